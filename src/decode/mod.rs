@@ -169,7 +169,9 @@ pub enum IcmpKind {
     /// v6: 0 no route, 1 admin prohibited, 3 address, 4 port, 5 policy, 6 reject route).
     Unreachable,
     /// IPv4 fragmentation needed (type 3 code 4) or ICMPv6 packet too big, with the next-hop MTU.
-    PacketTooBig { mtu: u32 },
+    PacketTooBig {
+        mtu: u32,
+    },
     TimeExceeded,
     ParameterProblem,
     /// Any other ICMP message (echo, redirect …).
@@ -206,9 +208,17 @@ pub enum DecodeIssue {
     /// Not IP (ARP, LLDP …): not an error, nothing for us.
     NotIp,
     /// The capture ended inside a header: `need` bytes were required at `offset`, `have` were captured.
-    Truncated { layer: &'static str, offset: usize, need: usize, have: usize },
+    Truncated {
+        layer: &'static str,
+        offset: usize,
+        need: usize,
+        have: usize,
+    },
     /// A header field is impossible (bad version, header length shorter than the minimum …).
-    Malformed { layer: &'static str, what: &'static str },
+    Malformed {
+        layer: &'static str,
+        what: &'static str,
+    },
     /// A fragment held back for reassembly, or given up on.
     Fragment,
 }
@@ -222,7 +232,11 @@ pub struct Decoded<'a> {
 }
 
 impl Decoded<'_> {
-    pub const EMPTY: Decoded<'static> = Decoded { ip: None, transport: Transport::None, issue: None };
+    pub const EMPTY: Decoded<'static> = Decoded {
+        ip: None,
+        transport: Transport::None,
+        issue: None,
+    };
 }
 
 /// Decoder statistics for the capture summary.

@@ -10,12 +10,14 @@ use std::fmt;
 pub struct SeqNum(pub u32);
 
 impl SeqNum {
-    /// `self + n`, wrapping.
+    /// `self + n`, wrapping. (Named like `Add::add` on purpose: it reads as sequence arithmetic.)
+    #[allow(clippy::should_implement_trait)]
     pub fn add(self, n: u32) -> SeqNum {
         SeqNum(self.0.wrapping_add(n))
     }
 
     /// `self - n`, wrapping.
+    #[allow(clippy::should_implement_trait)]
     pub fn sub(self, n: u32) -> SeqNum {
         SeqNum(self.0.wrapping_sub(n))
     }

@@ -87,7 +87,10 @@ pub enum AppProtocol {
 
 impl AppProtocol {
     pub fn is_http2(self) -> bool {
-        matches!(self, AppProtocol::Http2Preface | AppProtocol::Http2Upgrade | AppProtocol::Http2Resync)
+        matches!(
+            self,
+            AppProtocol::Http2Preface | AppProtocol::Http2Upgrade | AppProtocol::Http2Resync
+        )
     }
 }
 
@@ -172,19 +175,38 @@ pub struct H2Event {
 #[derive(Clone, Debug, PartialEq)]
 pub enum H2EventKind {
     Detected(AppProtocol),
-    Settings { ack: bool, params: Vec<(u16, u32)> },
-    Ping { ack: bool, opaque: u64, rtt: Option<Dur> },
+    Settings {
+        ack: bool,
+        params: Vec<(u16, u32)>,
+    },
+    Ping {
+        ack: bool,
+        opaque: u64,
+        rtt: Option<Dur>,
+    },
     GoAway(GoAwayInfo),
     RstStream(RstStreamInfo),
     /// A request: stream id and a short summary (`POST /pkg.Svc/Method`).
-    StreamOpened { stream_id: u32, summary: String },
+    StreamOpened {
+        stream_id: u32,
+        summary: String,
+    },
     /// A response or trailers that ended a stream: `200`, `grpc-status 14 UNAVAILABLE "msg"` …
-    StreamEnded { stream_id: u32, summary: String },
+    StreamEnded {
+        stream_id: u32,
+        summary: String,
+    },
     /// Bytes missing from the stream, or skipped to resynchronise.
-    Gap { missing: u64 },
-    Resync { skipped: u64 },
+    Gap {
+        missing: u64,
+    },
+    Resync {
+        skipped: u64,
+    },
     /// A frame that could not be decoded (type, what was wrong).
-    Malformed { what: String },
+    Malformed {
+        what: String,
+    },
 }
 
 /// Everything the HTTP/2 stage learned about one connection.
@@ -224,7 +246,10 @@ pub struct H2Config {
 
 impl Default for H2Config {
     fn default() -> Self {
-        H2Config { keep_frames: false, max_header_list: 64 * 1024 }
+        H2Config {
+            keep_frames: false,
+            max_header_list: 64 * 1024,
+        }
     }
 }
 

@@ -66,3 +66,12 @@ pub trait StreamSink {
     /// Direction `dir` ended (FIN or RST seen and everything before it delivered or announced as a gap).
     fn on_end(&mut self, dir: Dir, meta: SegMeta);
 }
+
+pub mod conn;
+pub mod reassembly;
+pub mod record;
+pub mod table;
+
+pub use conn::TcpConfig;
+pub use record::*;
+pub use table::{TcpStats, Tracker};

@@ -1,0 +1,322 @@
+//! The connection table: 4-tuple → connection, roles, and the decisions of when a connection is over.
+//!
+//! Time here is packet time. A connection that closed (FIN both ways, or RST) is kept for a linger period so
+//! late packets (the last ACK, a retransmitted FIN, a RST answering a FIN) still land in it; then its record is
+//! made and its state freed. Two lazy min-heaps drive this without scanning the table: one of closing
+//! deadlines, one of last activity (for idle eviction and for making room when the table is full).
+//!
+//! The hash is foldhash with a per-process random seed: fast on 4-tuples and not floodable by an attacker who
+//! chooses addresses and ports (a SYN flood is exactly that).
+
+use super::conn::{Conn, TcpConfig};
+use super::record::{EndReason, Mark, RoleSource, TcpRecord};
+use super::{Dir, StreamSink};
+use crate::decode::{IcmpKind, IcmpMessage, IpHeader, TcpSegment};
+use crate::ts::Ts;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+
+/// Both endpoints, lower one first, so either direction finds the connection.
+type Key = (SocketAddr, SocketAddr);
+
+fn key(a: SocketAddr, b: SocketAddr) -> Key {
+    if a <= b { (a, b) } else { (b, a) }
+}
+
+/// Counters for the capture summary.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TcpStats {
+    pub segments: u64,
+    pub connections: u64,
+    pub icmp_matched: u64,
+    pub icmp_unmatched: u64,
+    /// Connections reported early because the table was full (a documented limit was hit).
+    pub evicted_table_full: u64,
+    pub evicted_idle: u64,
+    pub peak_connections: u64,
+}
+
+/// The TCP stage. `S` consumes each connection's byte streams (the HTTP/2 analyzer); `F` makes one.
+pub struct Tracker<S, F> {
+    cfg: TcpConfig,
+    conns: HashMap<Key, Conn<S>, foldhash::fast::RandomState>,
+    closing: BinaryHeap<Reverse<(Ts, u64, Key)>>,
+    activity: BinaryHeap<Reverse<(Ts, u64, Key)>>,
+    done: Vec<(TcpRecord, S)>,
+    next_id: u64,
+    now: Ts,
+    make_sink: F,
+    stats: TcpStats,
+}
+
+impl<S: StreamSink, F: FnMut() -> S> Tracker<S, F> {
+    pub fn new(cfg: TcpConfig, make_sink: F) -> Self {
+        Tracker {
+            cfg,
+            conns: HashMap::default(),
+            closing: BinaryHeap::new(),
+            activity: BinaryHeap::new(),
+            done: Vec::new(),
+            next_id: 1,
+            now: Ts::ZERO,
+            make_sink,
+            stats: TcpStats::default(),
+        }
+    }
+
+    pub fn config(&self) -> &TcpConfig {
+        &self.cfg
+    }
+
+    pub fn stats(&self) -> &TcpStats {
+        &self.stats
+    }
+
+    pub fn open_connections(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// The stream consumer of the connection a segment between these endpoints belongs to.
+    pub fn sink_mut(&mut self, a: SocketAddr, b: SocketAddr) -> Option<(u64, &mut S)> {
+        self.conns.get_mut(&key(a, b)).map(|c| (c.id, &mut c.sink))
+    }
+
+    /// One TCP segment.
+    pub fn segment(&mut self, ip: &IpHeader, seg: &TcpSegment<'_>, mark: Mark) {
+        self.stats.segments = self.stats.segments.saturating_add(1);
+        self.advance(mark.ts);
+        let src = SocketAddr::new(ip.src, seg.src_port);
+        let dst = SocketAddr::new(ip.dst, seg.dst_port);
+        let k = key(src, dst);
+        let syn_only = seg.flags.syn() && !seg.flags.ack() && !seg.flags.rst();
+
+        if let Some(c) = self.conns.get(&k)
+            && syn_only
+            && c.client == src
+            && c.is_new_attempt(seg.seq)
+        {
+            self.finalize(k, EndReason::Superseded);
+        }
+        if !self.conns.contains_key(&k) {
+            self.make_room();
+            let (client, server, roles) = roles(src, dst, seg);
+            let id = self.next_id;
+            self.next_id = self.next_id.saturating_add(1);
+            let sink = (self.make_sink)();
+            let conn = Conn::new(id, client, server, roles, mark, &self.cfg, sink);
+            self.conns.insert(k, conn);
+            self.activity.push(Reverse((mark.ts, id, k)));
+            self.stats.connections = self.stats.connections.saturating_add(1);
+            self.stats.peak_connections = self.stats.peak_connections.max(self.conns.len() as u64);
+        }
+        let cfg = &self.cfg;
+        let Some(c) = self.conns.get_mut(&k) else {
+            return;
+        };
+        let dir = if src == c.client {
+            Dir::ToServer
+        } else {
+            Dir::ToClient
+        };
+        let was_closing = c.closing;
+        c.segment(dir, ip, seg, mark, cfg);
+        if c.closing && !was_closing {
+            let deadline = c.last.ts.plus(cfg.linger);
+            self.closing.push(Reverse((deadline, c.id, k)));
+        }
+    }
+
+    /// An ICMP error: matched to its connection through the quoted header.
+    pub fn icmp(&mut self, ip: &IpHeader, msg: &IcmpMessage, mark: Mark) {
+        self.advance(mark.ts);
+        let Some(q) = msg.quoted else {
+            return;
+        };
+        let src = SocketAddr::new(q.src, q.src_port);
+        let dst = SocketAddr::new(q.dst, q.dst_port);
+        let Some(c) = self.conns.get_mut(&key(src, dst)) else {
+            self.stats.icmp_unmatched = self.stats.icmp_unmatched.saturating_add(1);
+            return;
+        };
+        self.stats.icmp_matched = self.stats.icmp_matched.saturating_add(1);
+        // The quoted packet was sent by `q.src`: the error is about that direction.
+        let dir = if src == c.client {
+            Some(Dir::ToServer)
+        } else {
+            Some(Dir::ToClient)
+        };
+        c.icmp(dir, ip.src, icmp_text(msg), msg.icmp_type, msg.code, mark);
+    }
+
+    /// Packet time moved on to `now`: finish connections whose linger or idle time ran out.
+    pub fn advance(&mut self, now: Ts) {
+        if now <= self.now {
+            return;
+        }
+        self.now = now;
+        while let Some(Reverse((deadline, id, k))) = self.closing.peek().copied() {
+            if deadline > now {
+                break;
+            }
+            self.closing.pop();
+            let Some(c) = self.conns.get(&k) else {
+                continue;
+            };
+            if c.id != id {
+                continue;
+            }
+            let due = c.last.ts.plus(self.cfg.linger);
+            if due <= now {
+                self.finalize(k, EndReason::Closed);
+            } else {
+                self.closing.push(Reverse((due, id, k)));
+            }
+        }
+        if let Some(idle) = self.cfg.idle_evict {
+            while let Some(Reverse((last, id, k))) = self.activity.peek().copied() {
+                if last.plus(idle) > now {
+                    break;
+                }
+                self.activity.pop();
+                let Some(c) = self.conns.get(&k) else {
+                    continue;
+                };
+                if c.id != id {
+                    continue;
+                }
+                if c.last.ts.plus(idle) <= now {
+                    self.stats.evicted_idle = self.stats.evicted_idle.saturating_add(1);
+                    self.finalize(k, EndReason::IdleEvicted);
+                } else {
+                    self.activity.push(Reverse((c.last.ts, id, k)));
+                }
+            }
+        }
+    }
+
+    /// The table is full: report and drop the least recently active connection.
+    fn make_room(&mut self) {
+        while self.conns.len() >= self.cfg.max_connections.max(1) {
+            let Some(Reverse((last, id, k))) = self.activity.pop() else {
+                return;
+            };
+            let Some(c) = self.conns.get(&k) else {
+                continue;
+            };
+            if c.id != id {
+                continue;
+            }
+            if c.last.ts != last {
+                self.activity.push(Reverse((c.last.ts, id, k)));
+                continue;
+            }
+            self.stats.evicted_table_full = self.stats.evicted_table_full.saturating_add(1);
+            self.finalize(k, EndReason::TableFull);
+        }
+    }
+
+    fn finalize(&mut self, k: Key, reason: EndReason) {
+        if let Some(c) = self.conns.remove(&k) {
+            let until = self.now.max(c.last.ts);
+            self.done.push(c.finish(reason, until));
+        }
+    }
+
+    /// Records of connections that ended since the last call.
+    pub fn drain_finished(&mut self) -> std::vec::Drain<'_, (TcpRecord, S)> {
+        self.done.drain(..)
+    }
+
+    /// The input ended (end of file, or a live run stopping): every connection still tracked is finished.
+    pub fn finish_all(&mut self, end: Ts) {
+        self.now = self.now.max(end);
+        let mut keys: Vec<(u64, Key, bool)> = self
+            .conns
+            .iter()
+            .map(|(k, c)| (c.id, *k, c.closing))
+            .collect();
+        keys.sort_unstable();
+        for (_, k, closing) in keys {
+            // A connection whose linger had not run out is still a closed one.
+            self.finalize(
+                k,
+                if closing {
+                    EndReason::Closed
+                } else {
+                    EndReason::CaptureEnd
+                },
+            );
+        }
+        self.closing.clear();
+        self.activity.clear();
+    }
+}
+
+/// Decides who is the client when a connection's first packet is seen.
+fn roles(
+    src: SocketAddr,
+    dst: SocketAddr,
+    seg: &TcpSegment<'_>,
+) -> (SocketAddr, SocketAddr, RoleSource) {
+    let f = seg.flags;
+    if f.syn() && !f.ack() {
+        return (src, dst, RoleSource::Syn);
+    }
+    if f.syn() && f.ack() {
+        return (dst, src, RoleSource::SynAck);
+    }
+    let (sp, dp) = (src.port(), dst.port());
+    if (sp < 1024) != (dp < 1024) {
+        return if dp < 1024 {
+            (src, dst, RoleSource::WellKnownPort)
+        } else {
+            (dst, src, RoleSource::WellKnownPort)
+        };
+    }
+    if (sp >= 32768) != (dp >= 32768) {
+        return if sp >= 32768 {
+            (src, dst, RoleSource::EphemeralPort)
+        } else {
+            (dst, src, RoleSource::EphemeralPort)
+        };
+    }
+    if dp <= sp {
+        (src, dst, RoleSource::LowerPort)
+    } else {
+        (dst, src, RoleSource::LowerPort)
+    }
+}
+
+fn icmp_text(m: &IcmpMessage) -> String {
+    let what = match (m.v6, m.kind, m.code) {
+        (_, IcmpKind::PacketTooBig { mtu }, _) => {
+            return if m.v6 {
+                format!("packet too big (MTU {mtu})")
+            } else {
+                format!("fragmentation needed (next-hop MTU {mtu})")
+            };
+        }
+        (_, IcmpKind::TimeExceeded, _) => "time exceeded (TTL expired in transit)",
+        (_, IcmpKind::ParameterProblem, _) => "parameter problem",
+        (false, IcmpKind::Unreachable, 0) => "network unreachable",
+        (false, IcmpKind::Unreachable, 1) => "host unreachable",
+        (false, IcmpKind::Unreachable, 2) => "protocol unreachable",
+        (false, IcmpKind::Unreachable, 3) => "port unreachable",
+        (false, IcmpKind::Unreachable, 9 | 10 | 13) => "administratively prohibited",
+        (true, IcmpKind::Unreachable, 0) => "no route to destination",
+        (true, IcmpKind::Unreachable, 1) => "administratively prohibited",
+        (true, IcmpKind::Unreachable, 3) => "address unreachable",
+        (true, IcmpKind::Unreachable, 4) => "port unreachable",
+        (true, IcmpKind::Unreachable, 5) => "source address failed ingress/egress policy",
+        (true, IcmpKind::Unreachable, 6) => "reject route to destination",
+        (_, IcmpKind::Unreachable, _) => "destination unreachable",
+        (_, IcmpKind::Other, _) => "ICMP message",
+    };
+    format!("{what} (type {}, code {})", m.icmp_type, m.code)
+}
+
+/// Whether an address is one of the connection's ends (for ICMP from the peer host vs a router).
+pub fn is_endpoint(c: (SocketAddr, SocketAddr), a: IpAddr) -> bool {
+    c.0.ip() == a || c.1.ip() == a
+}
