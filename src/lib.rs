@@ -10,8 +10,13 @@
 //! maps every error to an exit code in one place.
 #![forbid(unsafe_code)]
 
+pub mod analyzer;
+pub mod cli;
 pub mod decode;
+pub mod diagnose;
 pub mod http2;
+pub mod report;
 pub mod source;
 pub mod tcp;
+pub mod timeline;
 pub mod ts;

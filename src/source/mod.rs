@@ -125,9 +125,12 @@ pub trait PacketSource {
 }
 
 /// Opens the inputs named on the command line (`-` is standard input) as one source, merged in time order.
-pub fn open(inputs: &[String]) -> Result<Box<dyn PacketSource>, SourceError> {
+pub fn open(inputs: &[std::path::PathBuf]) -> Result<Box<dyn PacketSource>, SourceError> {
     Err(SourceError {
-        file: inputs.first().cloned().unwrap_or_default(),
+        file: inputs
+            .first()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
         message: "not implemented yet".into(),
     })
 }

@@ -1,0 +1,107 @@
+//! The raw command line, as clap parses it. Nothing here is validated beyond syntax; `config.rs` turns it into
+//! the configuration the program runs with.
+
+use clap::{Parser, ValueEnum};
+use std::ffi::OsString;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    Table,
+    Json,
+    Ndjson,
+    Markdown,
+    Html,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TimeArg {
+    Utc,
+    Local,
+    Relative,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
+/// Explains, for every TCP connection in a capture, who closed it and why.
+///
+/// Reads pcap/pcapng files (or `-` for standard input), reassembles TCP, decodes HTTP/2 and gRPC, and prints
+/// one row per connection: who closed it (client, server, a middlebox, nobody yet), the cause, and the capture
+/// frames that prove it.
+#[derive(Debug, Parser)]
+#[command(name = "whoclosed", version, about, long_about = None, after_help = EXAMPLES)]
+pub struct Args {
+    /// Capture files (pcap or pcapng, gzip-compressed too); `-` reads standard input. Several files are merged in
+    /// timestamp order.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<OsString>,
+
+    /// Read this capture file (same as a FILE argument; may be repeated).
+    #[arg(short = 'r', long = "read", value_name = "FILE")]
+    pub read: Vec<OsString>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: FormatArg,
+
+    /// Print each connection's timeline of events.
+    #[arg(long)]
+    pub timeline: bool,
+
+    /// List every HTTP/2 frame instead of the connection report.
+    #[arg(long)]
+    pub frames: bool,
+
+    /// How to show times in human formats (JSON always uses RFC 3339 UTC).
+    #[arg(long, value_enum, default_value = "utc")]
+    pub time: TimeArg,
+
+    /// Only connections with this port on either side (may be repeated).
+    #[arg(long, value_name = "PORT")]
+    pub port: Vec<u16>,
+
+    /// Only connections with this address on either side (may be repeated).
+    #[arg(long, value_name = "ADDR")]
+    pub host: Vec<String>,
+
+    /// Only the connection with this id (may be repeated).
+    #[arg(long = "conn", value_name = "ID")]
+    pub conn: Vec<u64>,
+
+    /// Only connections that did not end normally.
+    #[arg(long)]
+    pub problems: bool,
+
+    /// Colour: on a terminal by default, never with NO_COLOR set or when writing to a pipe.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub color: ColorArg,
+
+    /// No progress bar.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+
+    /// Most connections tracked at once; past it the least recently active is reported early.
+    #[arg(long, value_name = "N", default_value_t = 200_000)]
+    pub max_connections: usize,
+
+    /// Seconds a closed connection is kept for late packets before its verdict is made.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub linger: f64,
+
+    /// Silence (seconds) shown as an idle gap in timelines.
+    #[arg(long, value_name = "SECS", default_value_t = 1.0)]
+    pub idle_gap: f64,
+}
+
+const EXAMPLES: &str = "Examples:
+  whoclosed capture.pcap                    table of connections, with the problems explained below it
+  whoclosed --problems --timeline cap.pcapng only the connections that did not end normally, with their events
+  whoclosed --format markdown cap.pcap      a report to paste into an incident ticket
+  tcpdump -i eth0 -w - | whoclosed -        read a live tcpdump from standard input
+  whoclosed --frames --port 50051 grpc.pcap every HTTP/2 frame of the gRPC connections on port 50051
+
+Exit status: 0 on success, 2 when an input cannot be read or an argument is wrong.";

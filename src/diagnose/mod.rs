@@ -1,0 +1,213 @@
+//! The diagnosis: one table of rules, tried in order, the first that matches decides the verdict.
+//!
+//! Each rule reads the facts of the stages before it (the TCP record, the HTTP/2 record, the timeline) and
+//! returns who closed the connection, why, how sure we are, one sentence for people, and the evidence: the
+//! capture frames that prove it. `docs/diagnosis.md` is this table in prose, rule for rule, in the same order;
+//! a test keeps the two in step.
+//!
+//! `closed_by` is the party whose *decision* ended the connection, not the sender of the first FIN or RST: a
+//! client that FINs right after the server's GOAWAY was closed by the server.
+
+mod tcp_rules;
+mod util;
+
+use crate::http2::H2Record;
+use crate::source::PacketRef;
+use crate::tcp::TcpRecord;
+use crate::timeline::Timeline;
+use crate::ts::Ts;
+use std::fmt;
+
+/// Who ended the connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClosedBy {
+    Client,
+    Server,
+    /// Something between the two: a firewall, NAT or load balancer.
+    Middlebox,
+    /// Nobody (yet): still open when the capture ended.
+    None,
+    Unknown,
+}
+
+impl ClosedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClosedBy::Client => "client",
+            ClosedBy::Server => "server",
+            ClosedBy::Middlebox => "middlebox",
+            ClosedBy::None => "none",
+            ClosedBy::Unknown => "unknown",
+        }
+    }
+}
+
+impl fmt::Display for ClosedBy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why the connection ended. The names are the stable `cause` strings of the JSON output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    ConnectionRefused,
+    SynTimeout,
+    GracefulClientClose,
+    GracefulServerClose,
+    PeerReset,
+    RetransmitExhaustion,
+    KeepaliveTimeout,
+    TooManyPings,
+    H2PingTimeout,
+    ServerGoawayMaxAge,
+    GoawayError,
+    FirewallIdleTimeout,
+    MiddleboxReset,
+    StillOpen,
+    Unknown,
+}
+
+impl Cause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::ConnectionRefused => "connection_refused",
+            Cause::SynTimeout => "syn_timeout",
+            Cause::GracefulClientClose => "graceful_client_close",
+            Cause::GracefulServerClose => "graceful_server_close",
+            Cause::PeerReset => "peer_reset",
+            Cause::RetransmitExhaustion => "retransmit_exhaustion",
+            Cause::KeepaliveTimeout => "keepalive_timeout",
+            Cause::TooManyPings => "too_many_pings",
+            Cause::H2PingTimeout => "h2_ping_timeout",
+            Cause::ServerGoawayMaxAge => "server_goaway_max_age",
+            Cause::GoawayError => "goaway_error",
+            Cause::FirewallIdleTimeout => "firewall_idle_timeout",
+            Cause::MiddleboxReset => "middlebox_reset",
+            Cause::StillOpen => "still_open",
+            Cause::Unknown => "unknown",
+        }
+    }
+
+    /// Whether this is a normal ending (not listed by `--problems`, no paragraph under the table).
+    pub fn is_normal(self) -> bool {
+        matches!(
+            self,
+            Cause::GracefulClientClose | Cause::GracefulServerClose | Cause::StillOpen
+        )
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Confidence {
+    Low,
+    Medium,
+    High,
+}
+
+/// A fact the verdict rests on, tied to a capture frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Evidence {
+    pub at: PacketRef,
+    pub ts: Ts,
+    pub text: String,
+}
+
+/// The answer for one connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    pub closed_by: ClosedBy,
+    pub cause: Cause,
+    pub confidence: Confidence,
+    /// One sentence.
+    pub explanation: String,
+    /// A few words for the table's reason column ("3 keepalive probes unanswered, then RST").
+    pub summary: String,
+    pub evidence: Vec<Evidence>,
+    /// What to change, when there is something to change.
+    pub advice: Vec<String>,
+    /// Contributing factors (overload signs …) named beside the cause.
+    pub factors: Vec<String>,
+    /// The rule that decided (its id in docs/diagnosis.md).
+    pub rule: &'static str,
+}
+
+/// What a rule reads.
+pub struct Input<'a> {
+    pub tcp: &'a TcpRecord,
+    pub h2: Option<&'a H2Record>,
+    pub timeline: &'a Timeline,
+}
+
+/// One row of the table.
+pub struct Rule {
+    pub id: &'static str,
+    pub check: fn(&Input<'_>) -> Option<Verdict>,
+}
+
+/// The table, in the order the rules are tried. Keep docs/diagnosis.md in the same order.
+pub const RULES: &[Rule] = &[
+    Rule {
+        id: "connection_refused",
+        check: tcp_rules::connection_refused,
+    },
+    Rule {
+        id: "syn_timeout",
+        check: tcp_rules::syn_timeout,
+    },
+    Rule {
+        id: "keepalive_timeout",
+        check: tcp_rules::keepalive_timeout,
+    },
+    Rule {
+        id: "retransmit_exhaustion",
+        check: tcp_rules::retransmit_exhaustion,
+    },
+    Rule {
+        id: "graceful_close",
+        check: tcp_rules::graceful_close,
+    },
+    Rule {
+        id: "peer_reset",
+        check: tcp_rules::peer_reset,
+    },
+    Rule {
+        id: "still_open",
+        check: tcp_rules::still_open,
+    },
+    Rule {
+        id: "unknown",
+        check: tcp_rules::unknown,
+    },
+];
+
+/// Runs the table on one connection.
+pub fn diagnose(input: &Input<'_>) -> Verdict {
+    for rule in RULES {
+        if let Some(mut v) = (rule.check)(input) {
+            v.rule = rule.id;
+            return v;
+        }
+    }
+    // `unknown` always matches; this is only reached if the table was emptied.
+    Verdict {
+        closed_by: ClosedBy::Unknown,
+        cause: Cause::Unknown,
+        confidence: Confidence::Low,
+        explanation: "No rule matched.".into(),
+        summary: "no rule matched".into(),
+        evidence: Vec::new(),
+        advice: Vec::new(),
+        factors: Vec::new(),
+        rule: "none",
+    }
+}

@@ -1,0 +1,110 @@
+//! Small helpers shared by the rules: evidence lines, party names, retransmission timing.
+
+use super::{Cause, ClosedBy, Confidence, Evidence, Verdict};
+use crate::tcp::{Dir, Mark, RetransSeries, RstInfo, TcpRecord};
+use crate::ts::Dur;
+
+pub fn ev(m: Mark, text: impl Into<String>) -> Evidence {
+    Evidence {
+        at: m.at,
+        ts: m.ts,
+        text: text.into(),
+    }
+}
+
+pub fn verdict(
+    closed_by: ClosedBy,
+    cause: Cause,
+    confidence: Confidence,
+    explanation: String,
+) -> Verdict {
+    Verdict {
+        closed_by,
+        cause,
+        confidence,
+        explanation,
+        summary: String::new(),
+        evidence: Vec::new(),
+        advice: Vec::new(),
+        factors: Vec::new(),
+        rule: "",
+    }
+}
+
+pub fn party(d: Dir) -> ClosedBy {
+    match d {
+        Dir::ToServer => ClosedBy::Client,
+        Dir::ToClient => ClosedBy::Server,
+    }
+}
+
+/// "frame 12" in the evidence style (1-based, Wireshark's numbering; `file#frame` when several files).
+pub fn frame(m: Mark) -> String {
+    if m.at.file == 0 {
+        format!("frame {}", m.at.frame)
+    } else {
+        format!("file {} frame {}", m.at.file + 1, m.at.frame)
+    }
+}
+
+/// The first RST of the connection (either side).
+pub fn first_rst(t: &TcpRecord) -> Option<&RstInfo> {
+    t.dirs
+        .iter()
+        .flat_map(|d| d.rsts.first())
+        .min_by_key(|r| r.mark)
+}
+
+/// The first FIN (side, mark).
+pub fn first_fin(t: &TcpRecord) -> Option<(Dir, Mark)> {
+    Dir::BOTH
+        .iter()
+        .filter_map(|&d| t.dir(d).fin.map(|m| (d, m)))
+        .min_by_key(|(_, m)| *m)
+}
+
+/// The time a sender would wait before its next retransmission, from the series' last gap: RTO backoff
+/// doubles, capped at 120 s (Linux TCP_RTO_MAX), at least 200 ms (TCP_RTO_MIN).
+pub fn next_rto(s: &RetransSeries) -> Dur {
+    let mut times: Vec<Mark> = s.original.into_iter().collect();
+    times.extend(s.sends.iter().copied());
+    let last_gap = match times.as_slice() {
+        [.., a, b] => b.ts.since(a.ts),
+        _ => Dur::from_millis(200),
+    };
+    let doubled = last_gap.saturating_mul(2);
+    doubled.max(Dur::from_millis(200)).min(Dur::from_secs(120))
+}
+
+/// "0.20 s → 3.2 s" : the first and last gaps of a series, to show the backoff.
+pub fn backoff(s: &RetransSeries) -> Option<String> {
+    let mut times: Vec<Mark> = s.original.into_iter().collect();
+    times.extend(s.sends.iter().copied());
+    let gaps: Vec<Dur> = times
+        .windows(2)
+        .filter_map(|w| w.get(1).zip(w.first()).map(|(b, a)| b.ts.since(a.ts)))
+        .collect();
+    match gaps.as_slice() {
+        [] => None,
+        [g] => Some(format!("{g}")),
+        [first, .., last] => Some(format!("{first} → {last}")),
+    }
+}
+
+/// Whether the gaps of a series grow (exponential backoff) rather than stay flat.
+pub fn backs_off(s: &RetransSeries) -> bool {
+    let mut times: Vec<Mark> = s.original.into_iter().collect();
+    times.extend(s.sends.iter().copied());
+    let gaps: Vec<i64> = times
+        .windows(2)
+        .filter_map(|w| {
+            w.get(1)
+                .zip(w.first())
+                .map(|(b, a)| b.ts.since(a.ts).nanos())
+        })
+        .collect();
+    gaps.len() >= 2
+        && gaps
+            .windows(2)
+            .all(|w| matches!(w, [a, b] if *b * 10 >= *a * 15))
+}

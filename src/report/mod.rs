@@ -1,0 +1,491 @@
+//! The report: a serde model of the run (capture, summary, connections) and one renderer per format.
+//!
+//! The model is built once from the analysed connections and is the JSON schema (docs/json.md): keys are
+//! stable, later features add keys. Human renderers (table, Markdown, HTML) read the same model and the time
+//! display settings; none of them looks back into the analysis.
+
+pub mod html;
+pub mod json;
+pub mod markdown;
+pub mod table;
+pub mod time;
+
+use crate::analyzer::Finished;
+use crate::diagnose::{Cause, ClosedBy, Confidence};
+use crate::http2::{AppProtocol, H2Record};
+use crate::source::{FileInfo, PacketRef};
+use crate::tcp::{Dir, DirFacts, RoleSource, TcpRecord};
+use crate::ts::Ts;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+pub use time::{TimeFmt, TimeMode, rfc3339};
+
+/// A value per side.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Pair<T> {
+    pub client: T,
+    pub server: T,
+}
+
+impl<T: Copy> Pair<T> {
+    fn of(t: &TcpRecord, f: impl Fn(&DirFacts) -> T) -> Pair<T> {
+        Pair {
+            client: f(t.dir(Dir::ToServer)),
+            server: f(t.dir(Dir::ToClient)),
+        }
+    }
+}
+
+/// A capture frame cited by the report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EvidenceOut {
+    pub frame: u64,
+    /// Index (1-based) of the input file, when several were read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<u16>,
+    pub time: String,
+    pub text: String,
+    #[serde(skip)]
+    pub ts: Ts,
+}
+
+/// One timeline line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EventOut {
+    pub time: String,
+    pub frame: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<u16>,
+    /// For events spanning packets: the last frame.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until_frame: Option<u64>,
+    pub from: &'static str,
+    pub layer: crate::timeline::Layer,
+    pub event: &'static str,
+    pub text: String,
+    #[serde(skip)]
+    pub ts: Ts,
+}
+
+/// TCP counters of one connection.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TcpOut {
+    pub packets: Pair<u64>,
+    pub bytes: Pair<u64>,
+    pub syn: Pair<u32>,
+    pub fin: Pair<u32>,
+    pub rst: Pair<u32>,
+    pub retransmissions: Pair<u64>,
+    pub fast_retransmissions: Pair<u64>,
+    pub out_of_order: Pair<u64>,
+    pub lost_segments: Pair<u64>,
+    pub acked_unseen: Pair<u64>,
+    pub dup_acks: Pair<u64>,
+    pub keepalives: Pair<u64>,
+    pub zero_windows: Pair<u64>,
+    pub window_probes: Pair<u64>,
+    pub snaplen_missing_bytes: Pair<u64>,
+    pub handshake: HandshakeOut,
+    pub mss: Pair<Option<u16>>,
+    pub window_scale: Pair<Option<u8>>,
+    pub sack_permitted: Pair<bool>,
+    pub timestamps: Pair<bool>,
+    /// Most common IP TTL / hop limit of each side's packets, as they arrived at the capture point.
+    pub ttl: Pair<Option<u8>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HandshakeOut {
+    pub completed: bool,
+    /// SYN → SYN-ACK and SYN-ACK → ACK, in milliseconds, as seen at the capture point.
+    pub syn_to_synack_ms: Option<f64>,
+    pub synack_to_ack_ms: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PingOut {
+    pub from: &'static str,
+    pub frame: u64,
+    pub time: String,
+    pub opaque: String,
+    pub ack_frame: Option<u64>,
+    pub rtt_ms: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GoAwayOut {
+    pub from: &'static str,
+    pub frame: u64,
+    pub time: String,
+    pub last_stream_id: Option<u32>,
+    pub error: Option<String>,
+    pub debug: String,
+    pub truncated: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Http2Out {
+    /// How HTTP/2 was recognised: `preface`, `upgrade` or `resync` (mid-connection).
+    pub detected: &'static str,
+    pub frames: Pair<u64>,
+    pub streams_opened: u64,
+    pub streams_closed: u64,
+    pub refused_streams: u64,
+    pub pings_total: Pair<u64>,
+    pub pings: Vec<PingOut>,
+    pub goaways: Vec<GoAwayOut>,
+    pub rst_streams: Pair<u64>,
+    pub grpc_calls: u64,
+    /// gRPC status name → calls that ended with it.
+    pub grpc_status: BTreeMap<String, u64>,
+    pub deadline_cancels: u64,
+    pub gaps: u64,
+    pub resyncs: u64,
+    pub hpack_out_of_sync: bool,
+    pub limits_hit: Vec<String>,
+}
+
+/// One connection in the report.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ConnReport {
+    pub id: u64,
+    pub client: String,
+    pub server: String,
+    /// How the roles were decided; `roles_inferred` when no SYN was captured.
+    pub roles: RoleSource,
+    pub roles_inferred: bool,
+    pub start: String,
+    pub end: String,
+    pub duration_s: f64,
+    pub closed_by: ClosedBy,
+    pub cause: Cause,
+    pub confidence: Confidence,
+    pub explanation: String,
+    /// A few words (the table's reason column).
+    pub reason: String,
+    pub evidence: Vec<EvidenceOut>,
+    pub advice: Vec<String>,
+    pub factors: Vec<String>,
+    /// The rule of docs/diagnosis.md that decided.
+    pub rule: &'static str,
+    /// What the payload was: `http2_preface`, `http2_upgrade`, `http2_resync`, `tls`, `other`, `unknown`.
+    pub protocol: AppProtocol,
+    pub tcp: TcpOut,
+    pub http2: Option<Http2Out>,
+    pub timeline: Vec<EventOut>,
+    /// Timeline events left out in the middle of a very long connection.
+    pub timeline_dropped: u64,
+    #[serde(skip)]
+    pub start_ts: Ts,
+    #[serde(skip)]
+    pub end_ts: Ts,
+}
+
+impl ConnReport {
+    pub fn is_problem(&self) -> bool {
+        !self.cause.is_normal()
+    }
+}
+
+/// What was read.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CaptureOut {
+    pub files: Vec<FileInfo>,
+    pub packets: u64,
+    pub bytes: u64,
+    pub tcp_segments: u64,
+    pub connections: u64,
+    pub start: Option<String>,
+    pub end: Option<String>,
+    pub duration_s: f64,
+    /// Damage in the inputs (one line each), and limits the analysis hit.
+    pub warnings: Vec<String>,
+    pub decode: crate::decode::DecodeStats,
+    pub tcp: crate::tcp::TcpStats,
+    #[serde(skip)]
+    pub start_ts: Option<Ts>,
+}
+
+/// Counts over the reported connections.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct SummaryOut {
+    pub connections: u64,
+    pub problems: u64,
+    pub by_cause: BTreeMap<String, u64>,
+    pub by_closer: BTreeMap<String, u64>,
+}
+
+/// The whole report.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Report {
+    pub capture: CaptureOut,
+    pub summary: SummaryOut,
+    pub connections: Vec<ConnReport>,
+}
+
+impl Report {
+    pub fn summarize(&mut self) {
+        let mut s = SummaryOut {
+            connections: self.connections.len() as u64,
+            ..SummaryOut::default()
+        };
+        for c in &self.connections {
+            *s.by_cause.entry(c.cause.to_string()).or_default() += 1;
+            *s.by_closer.entry(c.closed_by.to_string()).or_default() += 1;
+            if c.is_problem() {
+                s.problems += 1;
+            }
+        }
+        self.summary = s;
+    }
+}
+
+fn file_of(at: PacketRef, multi: bool) -> Option<u16> {
+    multi.then_some(at.file.saturating_add(1))
+}
+
+fn ms(d: Option<crate::ts::Dur>) -> Option<f64> {
+    d.map(|d| (d.as_millis_f64() * 1000.0).round() / 1000.0)
+}
+
+/// Builds one connection's report entry. `multi_file` adds the file index to frame references.
+pub fn conn_report(f: &Finished, multi_file: bool) -> ConnReport {
+    let t = &f.tcp;
+    let v = &f.verdict;
+    let evidence = v
+        .evidence
+        .iter()
+        .map(|e| EvidenceOut {
+            frame: e.at.frame,
+            file: file_of(e.at, multi_file),
+            time: rfc3339(e.ts),
+            text: e.text.clone(),
+            ts: e.ts,
+        })
+        .collect();
+    let timeline = f
+        .timeline
+        .events
+        .iter()
+        .map(|e| EventOut {
+            time: rfc3339(e.ts),
+            frame: e.at.frame,
+            file: file_of(e.at, multi_file),
+            until_frame: e.until.map(|(u, _)| u.frame).filter(|u| *u != e.at.frame),
+            from: e.actor.as_str(),
+            layer: e.layer,
+            event: e.kind,
+            text: e.text.clone(),
+            ts: e.ts,
+        })
+        .collect();
+    let hs = &t.handshake;
+    let tcp = TcpOut {
+        packets: Pair::of(t, |d| d.packets),
+        bytes: Pair::of(t, |d| d.bytes),
+        syn: Pair::of(t, |d| d.syn_count),
+        fin: Pair::of(t, |d| d.fin_count),
+        rst: Pair::of(t, |d| d.rst_count),
+        retransmissions: Pair::of(t, |d| d.retransmissions),
+        fast_retransmissions: Pair::of(t, |d| d.fast_retransmissions),
+        out_of_order: Pair::of(t, |d| d.out_of_order),
+        lost_segments: Pair::of(t, |d| d.lost_segments),
+        acked_unseen: Pair::of(t, |d| d.acked_unseen),
+        dup_acks: Pair::of(t, |d| d.dup_acks),
+        keepalives: Pair::of(t, |d| d.keepalives),
+        zero_windows: Pair::of(t, |d| d.zero_windows),
+        window_probes: Pair::of(t, |d| d.window_probes),
+        snaplen_missing_bytes: Pair::of(t, |d| d.snaplen_missing),
+        handshake: HandshakeOut {
+            completed: hs.completed(),
+            syn_to_synack_ms: ms(hs.server_rtt()),
+            synack_to_ack_ms: ms(hs.client_rtt()),
+        },
+        mss: Pair::of(t, |d| d.mss),
+        window_scale: Pair::of(t, |d| d.window_scale),
+        sack_permitted: Pair::of(t, |d| d.sack_permitted),
+        timestamps: Pair::of(t, |d| d.timestamps),
+        ttl: Pair::of(t, |d| d.fingerprint.ttl_mode),
+    };
+    ConnReport {
+        id: t.id,
+        client: t.client.to_string(),
+        server: t.server.to_string(),
+        roles: t.roles,
+        roles_inferred: t.roles.inferred(),
+        start: rfc3339(t.first.ts),
+        end: rfc3339(t.last.ts),
+        duration_s: t.last.ts.since(t.first.ts).as_secs_f64(),
+        closed_by: v.closed_by,
+        cause: v.cause,
+        confidence: v.confidence,
+        explanation: v.explanation.clone(),
+        reason: if v.summary.is_empty() {
+            v.explanation.clone()
+        } else {
+            v.summary.clone()
+        },
+        evidence,
+        advice: v.advice.clone(),
+        factors: v.factors.clone(),
+        rule: v.rule,
+        protocol: f.h2.protocol,
+        tcp,
+        http2: http2_out(&f.h2, multi_file),
+        timeline,
+        timeline_dropped: f.timeline.dropped,
+        start_ts: t.first.ts,
+        end_ts: t.last.ts,
+    }
+}
+
+fn http2_out(h: &H2Record, multi_file: bool) -> Option<Http2Out> {
+    let _ = multi_file;
+    let detected = match h.protocol {
+        AppProtocol::Http2Preface => "preface",
+        AppProtocol::Http2Upgrade => "upgrade",
+        AppProtocol::Http2Resync => "resync",
+        _ => return None,
+    };
+    let s = &h.summary;
+    let side = |d: Dir| d.sender();
+    let pair = |a: [u64; 2]| Pair {
+        client: a[0],
+        server: a[1],
+    };
+    Some(Http2Out {
+        detected,
+        frames: pair(s.frames),
+        streams_opened: s.streams_opened,
+        streams_closed: s.streams_closed,
+        refused_streams: s.refused_streams,
+        pings_total: pair(s.pings_total),
+        pings: s
+            .pings
+            .iter()
+            .map(|p| PingOut {
+                from: side(p.dir),
+                frame: p.at.frame,
+                time: rfc3339(p.ts),
+                opaque: format!("{:016x}", p.opaque),
+                ack_frame: p.ack.map(|(a, _)| a.frame),
+                rtt_ms: ms(p.ack.map(|(_, t)| t.since(p.ts))),
+            })
+            .collect(),
+        goaways: s
+            .goaways
+            .iter()
+            .map(|g| GoAwayOut {
+                from: side(g.dir),
+                frame: g.at.frame,
+                time: rfc3339(g.ts),
+                last_stream_id: g.last_stream_id,
+                error: g.error.map(|e| e.to_string()),
+                debug: String::from_utf8_lossy(&g.debug).into_owned(),
+                truncated: g.payload_truncated,
+            })
+            .collect(),
+        rst_streams: pair(s.rst_streams_total),
+        grpc_calls: s.grpc_calls,
+        grpc_status: s
+            .grpc_status
+            .iter()
+            .map(|(code, n)| (grpc_status_name(*code), *n))
+            .collect(),
+        deadline_cancels: s.deadline_cancels,
+        gaps: s.gaps,
+        resyncs: s.resyncs,
+        hpack_out_of_sync: s.hpack_out_of_sync,
+        limits_hit: s.limits_hit.clone(),
+    })
+}
+
+/// gRPC status code names (grpc/doc/statuscodes.md).
+pub fn grpc_status_name(code: u32) -> String {
+    const NAMES: [&str; 17] = [
+        "OK",
+        "CANCELLED",
+        "UNKNOWN",
+        "INVALID_ARGUMENT",
+        "DEADLINE_EXCEEDED",
+        "NOT_FOUND",
+        "ALREADY_EXISTS",
+        "PERMISSION_DENIED",
+        "RESOURCE_EXHAUSTED",
+        "FAILED_PRECONDITION",
+        "ABORTED",
+        "OUT_OF_RANGE",
+        "UNIMPLEMENTED",
+        "INTERNAL",
+        "UNAVAILABLE",
+        "DATA_LOSS",
+        "UNAUTHENTICATED",
+    ];
+    usize::try_from(code)
+        .ok()
+        .and_then(|i| NAMES.get(i))
+        .map_or_else(|| format!("{code}"), |n| (*n).to_string())
+}
+
+/// Which connections to show.
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    pub ports: Vec<u16>,
+    pub hosts: Vec<std::net::IpAddr>,
+    pub conns: Vec<u64>,
+    pub problems_only: bool,
+}
+
+impl Selection {
+    pub fn matches(&self, c: &ConnReport, t: &TcpRecord) -> bool {
+        (self.ports.is_empty()
+            || self
+                .ports
+                .iter()
+                .any(|p| *p == t.client.port() || *p == t.server.port()))
+            && (self.hosts.is_empty()
+                || self
+                    .hosts
+                    .iter()
+                    .any(|h| *h == t.client.ip() || *h == t.server.ip()))
+            && (self.conns.is_empty() || self.conns.contains(&c.id))
+            && (!self.problems_only || c.is_problem())
+    }
+}
+
+/// Output formats.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Format {
+    #[default]
+    Table,
+    Json,
+    Ndjson,
+    Markdown,
+    Html,
+}
+
+/// How to render.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RenderOpts {
+    pub time: TimeFmt,
+    pub timeline: bool,
+    pub color: bool,
+    /// Terminal width when writing to a terminal (tables wrap to it); `None` leaves lines whole.
+    pub width: Option<u16>,
+}
+
+/// One renderer per output format.
+pub trait Renderer {
+    fn render(&self, report: &Report, opts: &RenderOpts, out: &mut dyn Write) -> io::Result<()>;
+}
+
+pub fn renderer(format: Format) -> Box<dyn Renderer> {
+    match format {
+        Format::Table => Box::new(table::Table),
+        Format::Json => Box::new(json::Json),
+        Format::Ndjson => Box::new(json::Ndjson),
+        Format::Markdown => Box::new(markdown::Markdown),
+        Format::Html => Box::new(html::Html),
+    }
+}

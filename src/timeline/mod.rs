@@ -1,0 +1,384 @@
+//! The timeline: one connection's TCP and HTTP/2 events merged in time order, each with a machine tag and a
+//! sentence for people. It is the currency of everything after it: the diagnosis cites its events as evidence
+//! and every report format prints it.
+//!
+//! Events are kept, not packets: a bulk transfer is one "data" event, a run of duplicate ACKs one event.
+
+use crate::http2::{H2Event, H2EventKind, H2Record};
+use crate::source::PacketRef;
+use crate::tcp::{Dir, RstInfo, SeqCheck, TcpEvent, TcpEventKind, TcpRecord};
+use crate::ts::Ts;
+
+/// Who an event is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Actor {
+    Client,
+    Server,
+    /// Something on the path (a router's ICMP, a forged packet).
+    Network,
+    /// The connection as a whole (idle gaps).
+    Connection,
+}
+
+impl Actor {
+    pub fn from_dir(d: Option<Dir>) -> Actor {
+        match d {
+            Some(Dir::ToServer) => Actor::Client,
+            Some(Dir::ToClient) => Actor::Server,
+            None => Actor::Connection,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Actor::Client => "client",
+            Actor::Server => "server",
+            Actor::Network => "network",
+            Actor::Connection => "-",
+        }
+    }
+}
+
+/// Which layer an event comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Layer {
+    Tcp,
+    Icmp,
+    Http2,
+}
+
+/// One line of a connection's story.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    pub ts: Ts,
+    pub at: PacketRef,
+    /// For events spanning packets (a data burst): the last one.
+    pub until: Option<(PacketRef, Ts)>,
+    pub actor: Actor,
+    pub layer: Layer,
+    /// Stable machine tag: `syn`, `syn_ack`, `handshake_ack`, `data`, `retransmission`, `recovered`,
+    /// `out_of_order`, `missing`, `acked_unseen`, `dup_acks`, `keepalive`, `keepalive_ack`, `zero_window`,
+    /// `window_opened`, `window_probe`, `idle`, `fin`, `rst`, `icmp`, `truncated`, and for HTTP/2 `h2_detected`,
+    /// `h2_settings`, `h2_ping`, `h2_ping_ack`, `h2_goaway`, `h2_rst_stream`, `h2_stream_opened`,
+    /// `h2_stream_ended`, `h2_gap`, `h2_resync`, `h2_malformed`.
+    pub kind: &'static str,
+    pub text: String,
+}
+
+/// A connection's merged events.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Timeline {
+    pub events: Vec<Event>,
+    /// Events left out by the per-connection caps (the middle of very long connections).
+    pub dropped: u64,
+}
+
+/// Builds the timeline of one connection.
+pub fn build(tcp: &TcpRecord, h2: Option<&H2Record>) -> Timeline {
+    let mut events: Vec<Event> = tcp.events.iter().map(|e| tcp_event(tcp, e)).collect();
+    if let Some(h2) = h2 {
+        events.extend(h2.events.iter().map(h2_event));
+    }
+    // Stable: events of one packet keep the order in which the stages emitted them.
+    events.sort_by_key(|e| (e.ts, e.at));
+    Timeline {
+        events,
+        dropped: tcp.events_dropped,
+    }
+}
+
+fn tcp_event(rec: &TcpRecord, e: &TcpEvent) -> Event {
+    let actor = Actor::from_dir(e.dir);
+    let who = actor.as_str();
+    let mut until = None;
+    let (kind, text) = match &e.kind {
+        TcpEventKind::Syn {
+            ack,
+            nth,
+            since_prev,
+        } => {
+            let name = if *ack { "SYN-ACK" } else { "SYN" };
+            let tag = if *ack { "syn_ack" } else { "syn" };
+            match (nth, since_prev) {
+                (0, _) => (tag, format!("{who} sent {name}")),
+                (n, Some(gap)) => (
+                    tag,
+                    format!("{who} retransmitted {name} (#{n}, {gap} after the previous one)"),
+                ),
+                (n, None) => (tag, format!("{who} retransmitted {name} (#{n})")),
+            }
+        }
+        TcpEventKind::HandshakeAck => (
+            "handshake_ack",
+            "client completed the handshake (ACK)".to_string(),
+        ),
+        TcpEventKind::Data {
+            segments,
+            bytes,
+            last,
+        } => {
+            until = Some((last.at, last.ts));
+            let seg = if *segments == 1 {
+                "segment"
+            } else {
+                "segments"
+            };
+            (
+                "data",
+                format!("{who} sent {bytes} bytes in {segments} {seg}"),
+            )
+        }
+        TcpEventKind::Retransmission {
+            seq_rel,
+            len,
+            nth,
+            since_prev,
+            fast,
+            spurious,
+        } => {
+            let how = if *fast {
+                "fast retransmission"
+            } else if *spurious {
+                "spurious retransmission"
+            } else {
+                "retransmission"
+            };
+            let gap = since_prev
+                .map(|g| format!(", {g} after the previous send"))
+                .unwrap_or_default();
+            (
+                "retransmission",
+                format!("{who} {how} #{nth} of {len} bytes at seq {seq_rel}{gap}"),
+            )
+        }
+        TcpEventKind::Recovered {
+            seq_rel,
+            retransmissions,
+            after,
+        } => (
+            "recovered",
+            format!(
+                "seq {seq_rel} acknowledged after {retransmissions} retransmissions ({after} after it was first sent)"
+            ),
+        ),
+        TcpEventKind::OutOfOrder { seq_rel, len } => (
+            "out_of_order",
+            format!("{who} segment out of order ({len} bytes at seq {seq_rel})"),
+        ),
+        TcpEventKind::Missing { seq_rel, bytes } => (
+            "missing",
+            format!("{bytes} bytes from the {who} at seq {seq_rel} are not in the capture"),
+        ),
+        TcpEventKind::AckedUnseen { bytes } => {
+            let other = e.dir.map_or("peer", |d| d.receiver());
+            (
+                "acked_unseen",
+                format!(
+                    "{who} acknowledged {bytes} bytes of the {other}'s that the capture never saw"
+                ),
+            )
+        }
+        TcpEventKind::DupAcks { count, ack_rel } => (
+            "dup_acks",
+            format!("{who} sent {count} duplicate ACKs for seq {ack_rel}"),
+        ),
+        TcpEventKind::KeepAlive { nth, since_prev } => {
+            let gap = since_prev
+                .map(|g| format!(", {g} after the previous packet"))
+                .unwrap_or_default();
+            (
+                "keepalive",
+                format!("{who} TCP keepalive probe #{nth}{gap}"),
+            )
+        }
+        TcpEventKind::KeepAliveAck => (
+            "keepalive_ack",
+            format!("{who} answered the keepalive probe"),
+        ),
+        TcpEventKind::ZeroWindow => (
+            "zero_window",
+            format!("{who} advertised a zero window (its receive buffer is full)"),
+        ),
+        TcpEventKind::WindowOpened { after } => (
+            "window_opened",
+            format!("{who} opened its window again after {after}"),
+        ),
+        TcpEventKind::WindowProbe => (
+            "window_probe",
+            format!("{who} probed the peer's zero window"),
+        ),
+        TcpEventKind::Idle { dur, from } => {
+            until = Some((e.mark.at, e.mark.ts));
+            return Event {
+                ts: from.ts,
+                at: from.at,
+                until,
+                actor: Actor::Connection,
+                layer: Layer::Tcp,
+                kind: "idle",
+                text: format!("idle for {dur}"),
+            };
+        }
+        TcpEventKind::Fin {
+            seq_rel,
+            retransmission,
+        } => {
+            if *retransmission {
+                ("fin", format!("{who} retransmitted its FIN"))
+            } else {
+                (
+                    "fin",
+                    format!("{who} sent FIN (seq {seq_rel}): it has nothing more to send"),
+                )
+            }
+        }
+        TcpEventKind::Rst(info) => ("rst", rst_text(rec, info)),
+        TcpEventKind::Icmp { from, text, .. } => {
+            return Event {
+                ts: e.mark.ts,
+                at: e.mark.at,
+                until: None,
+                actor: Actor::Network,
+                layer: Layer::Icmp,
+                kind: "icmp",
+                text: format!("ICMP from {from} about a {who} packet: {text}"),
+            };
+        }
+        TcpEventKind::Truncated { bytes } => (
+            "truncated",
+            format!("{bytes} bytes of {who} payload cut by the snapshot length"),
+        ),
+    };
+    Event {
+        ts: e.mark.ts,
+        at: e.mark.at,
+        until,
+        actor,
+        layer: Layer::Tcp,
+        kind,
+        text,
+    }
+}
+
+/// A RST described with the details that tell a peer's RST from a forged one.
+pub fn rst_text(rec: &TcpRecord, r: &RstInfo) -> String {
+    let who = r.dir.sender();
+    let flags = if r.with_ack { "RST+ACK" } else { "RST" };
+    let seq = match r.seq_check {
+        SeqCheck::Exact => "seq exactly as expected".to_string(),
+        SeqCheck::InWindow(o) => format!("seq {o} bytes into the window"),
+        SeqCheck::OutOfWindow(o) => format!("seq out of window by {o}"),
+        SeqCheck::Unknown => "seq not checkable".to_string(),
+    };
+    let id = r.ip_id.map(|i| format!(", IP ID {i}")).unwrap_or_default();
+    let _ = rec;
+    format!(
+        "{who} sent {flags} (TTL {}{id}, window {}, {seq})",
+        r.ttl, r.window
+    )
+}
+
+fn h2_event(e: &H2Event) -> Event {
+    let actor = Actor::from_dir(Some(e.dir));
+    let who = actor.as_str();
+    let (kind, text) = match &e.kind {
+        H2EventKind::Detected(p) => ("h2_detected", format!("HTTP/2 detected ({p:?})")),
+        H2EventKind::Settings { ack: true, .. } => {
+            ("h2_settings", format!("{who} acknowledged SETTINGS"))
+        }
+        H2EventKind::Settings { ack: false, params } => {
+            let p: Vec<String> = params
+                .iter()
+                .map(|(k, v)| format!("{}={v}", setting_name(*k)))
+                .collect();
+            ("h2_settings", format!("{who} SETTINGS {}", p.join(", ")))
+        }
+        H2EventKind::Ping {
+            ack: false, opaque, ..
+        } => ("h2_ping", format!("{who} PING {opaque:016x}")),
+        H2EventKind::Ping {
+            ack: true,
+            opaque,
+            rtt,
+        } => {
+            let r = rtt.map(|r| format!(", round trip {r}")).unwrap_or_default();
+            ("h2_ping_ack", format!("{who} PING ACK {opaque:016x}{r}"))
+        }
+        H2EventKind::GoAway(g) => {
+            let code = g.error.map_or("?".to_string(), |c| c.to_string());
+            let last = g.last_stream_id.map_or("?".to_string(), |l| l.to_string());
+            let dbg = if g.debug.is_empty() {
+                String::new()
+            } else {
+                format!(" \"{}\"", String::from_utf8_lossy(&g.debug).escape_debug())
+            };
+            let cut = if g.payload_truncated {
+                " (payload cut in the capture)"
+            } else {
+                ""
+            };
+            (
+                "h2_goaway",
+                format!("{who} GOAWAY {code}{dbg}, last stream {last}{cut}"),
+            )
+        }
+        H2EventKind::RstStream(r) => {
+            let late = if r.after_deadline {
+                " after the call's deadline"
+            } else {
+                ""
+            };
+            (
+                "h2_rst_stream",
+                format!(
+                    "{who} RST_STREAM {} on stream {}{late}",
+                    r.error, r.stream_id
+                ),
+            )
+        }
+        H2EventKind::StreamOpened { stream_id, summary } => (
+            "h2_stream_opened",
+            format!("{who} stream {stream_id}: {summary}"),
+        ),
+        H2EventKind::StreamEnded { stream_id, summary } => (
+            "h2_stream_ended",
+            format!("{who} stream {stream_id} ended: {summary}"),
+        ),
+        H2EventKind::Gap { missing } => (
+            "h2_gap",
+            format!("{missing} bytes of {who} HTTP/2 stream missing"),
+        ),
+        H2EventKind::Resync { skipped } => (
+            "h2_resync",
+            format!("resynchronised the {who} HTTP/2 stream (skipped {skipped} bytes)"),
+        ),
+        H2EventKind::Malformed { what } => {
+            ("h2_malformed", format!("{who} malformed HTTP/2: {what}"))
+        }
+    };
+    Event {
+        ts: e.ts,
+        at: e.at,
+        until: None,
+        actor,
+        layer: Layer::Http2,
+        kind,
+        text,
+    }
+}
+
+/// RFC 9113 §6.5.2 setting names.
+pub fn setting_name(id: u16) -> String {
+    match id {
+        1 => "HEADER_TABLE_SIZE".into(),
+        2 => "ENABLE_PUSH".into(),
+        3 => "MAX_CONCURRENT_STREAMS".into(),
+        4 => "INITIAL_WINDOW_SIZE".into(),
+        5 => "MAX_FRAME_SIZE".into(),
+        6 => "MAX_HEADER_LIST_SIZE".into(),
+        8 => "ENABLE_CONNECT_PROTOCOL".into(),
+        9 => "NO_RFC7540_PRIORITIES".into(),
+        other => format!("0x{other:x}"),
+    }
+}
