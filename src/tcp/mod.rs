@@ -75,3 +75,6 @@ pub mod table;
 pub use conn::TcpConfig;
 pub use record::*;
 pub use table::{TcpStats, Tracker};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,434 @@
+//! Edge cases of the TCP engine with hand-built segments. Real behaviour is tested on captured traffic
+//! (tests/golden.rs); these pin the mechanisms a capture rarely shows on demand.
+
+use super::*;
+use crate::decode::{Fragment, IpHeader, TcpFlags, TcpOptions, TcpSegment};
+use crate::source::PacketRef;
+use crate::ts::{Dur, Ts};
+use std::net::{IpAddr, Ipv4Addr};
+
+#[derive(Default)]
+struct Bytes {
+    data: [Vec<u8>; 2],
+    gaps: [u64; 2],
+    ended: [bool; 2],
+}
+
+impl StreamSink for Bytes {
+    fn on_data(&mut self, dir: Dir, data: &[u8], _: SegMeta) {
+        self.data[dir.index()].extend_from_slice(data);
+    }
+    fn on_gap(&mut self, dir: Dir, missing: u64, _: SegMeta) {
+        self.gaps[dir.index()] += missing;
+    }
+    fn on_end(&mut self, dir: Dir, _: SegMeta) {
+        self.ended[dir.index()] = true;
+    }
+}
+
+const C: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+const S: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+
+struct Sim {
+    t: Tracker<Bytes, fn() -> Bytes>,
+    frame: u64,
+    now: Ts,
+    out: Vec<(TcpRecord, Bytes)>,
+}
+
+struct Pkt<'a> {
+    from_client: bool,
+    flags: u16,
+    seq: u32,
+    ack: u32,
+    win: u16,
+    data: &'a [u8],
+    ttl: u8,
+    cport: u16,
+}
+
+impl<'a> Pkt<'a> {
+    fn c(flags: u16, seq: u32, ack: u32) -> Pkt<'a> {
+        Pkt {
+            from_client: true,
+            flags,
+            seq,
+            ack,
+            win: 1000,
+            data: &[],
+            ttl: 64,
+            cport: 40000,
+        }
+    }
+    fn s(flags: u16, seq: u32, ack: u32) -> Pkt<'a> {
+        Pkt {
+            from_client: false,
+            flags,
+            seq,
+            ack,
+            win: 1000,
+            data: &[],
+            ttl: 63,
+            cport: 40000,
+        }
+    }
+    fn data(mut self, d: &'a [u8]) -> Pkt<'a> {
+        self.data = d;
+        self
+    }
+    fn win(mut self, w: u16) -> Pkt<'a> {
+        self.win = w;
+        self
+    }
+}
+
+const SYN: u16 = TcpFlags::SYN;
+const ACK: u16 = TcpFlags::ACK;
+const FIN: u16 = TcpFlags::FIN | TcpFlags::ACK;
+const RST: u16 = TcpFlags::RST;
+const PSH: u16 = TcpFlags::PSH | TcpFlags::ACK;
+
+impl Sim {
+    fn new() -> Sim {
+        let cfg = TcpConfig {
+            linger: Dur::from_secs(1),
+            ..TcpConfig::default()
+        };
+        Sim {
+            t: Tracker::new(cfg, Bytes::default as fn() -> Bytes),
+            frame: 0,
+            now: Ts::from_nanos(1_000_000_000_000),
+            out: Vec::new(),
+        }
+    }
+    fn after(&mut self, ms: i64) -> &mut Sim {
+        self.now = self.now.plus(Dur::from_millis(ms));
+        self
+    }
+    fn send(&mut self, p: Pkt<'_>) -> &mut Sim {
+        self.frame += 1;
+        let (src, dst, sp, dp) = if p.from_client {
+            (C, S, p.cport, 80)
+        } else {
+            (S, C, 80, p.cport)
+        };
+        let ip = IpHeader {
+            src,
+            dst,
+            ttl: p.ttl,
+            id: Some(self.frame as u32),
+            dont_fragment: true,
+            tos: 0,
+            fragment: Fragment::None,
+        };
+        let seg = TcpSegment {
+            src_port: sp,
+            dst_port: dp,
+            seq: SeqNum(p.seq),
+            ack: SeqNum(p.ack),
+            flags: TcpFlags(p.flags),
+            window: p.win,
+            urgent: 0,
+            options: TcpOptions::default(),
+            payload: p.data,
+            payload_len: p.data.len() as u32,
+            header_truncated: false,
+        };
+        self.t.segment(
+            &ip,
+            &seg,
+            Mark {
+                ts: self.now,
+                at: PacketRef {
+                    file: 0,
+                    frame: self.frame,
+                },
+            },
+        );
+        self.out.extend(self.t.drain_finished());
+        self
+    }
+    fn finish(&mut self) -> Vec<(TcpRecord, Bytes)> {
+        self.t.finish_all(self.now);
+        self.out.extend(self.t.drain_finished());
+        let mut v = std::mem::take(&mut self.out);
+        v.sort_by_key(|(r, _)| r.id);
+        v
+    }
+    fn handshake(&mut self, isn_c: u32, isn_s: u32) -> &mut Sim {
+        self.send(Pkt::c(SYN, isn_c, 0));
+        self.after(1)
+            .send(Pkt::s(SYN | ACK, isn_s, isn_c.wrapping_add(1)));
+        self.after(1)
+            .send(Pkt::c(ACK, isn_c.wrapping_add(1), isn_s.wrapping_add(1)))
+    }
+}
+
+fn kinds(r: &TcpRecord) -> Vec<String> {
+    r.events
+        .iter()
+        .map(|e| {
+            let k = format!("{:?}", e.kind);
+            k.split([' ', '(', '{']).next().unwrap_or("").to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn handshake_data_and_fin_across_sequence_wrap() {
+    let mut s = Sim::new();
+    let ic = u32::MAX - 2;
+    s.handshake(ic, 7);
+    s.after(1)
+        .send(Pkt::c(PSH, ic.wrapping_add(1), 8).data(b"hello"));
+    s.after(1)
+        .send(Pkt::s(PSH, 8, ic.wrapping_add(6)).data(b"world!"));
+    s.after(1).send(Pkt::c(FIN, ic.wrapping_add(6), 14));
+    s.after(1).send(Pkt::s(FIN, 14, ic.wrapping_add(7)));
+    s.after(1).send(Pkt::c(ACK, ic.wrapping_add(7), 15));
+    let out = s.finish();
+    assert_eq!(out.len(), 1);
+    let (r, b) = &out[0];
+    assert_eq!(r.roles, RoleSource::Syn);
+    assert!(r.handshake.completed());
+    assert_eq!(b.data[0], b"hello");
+    assert_eq!(b.data[1], b"world!");
+    assert_eq!(b.gaps, [0, 0]);
+    assert_eq!(r.dir(Dir::ToServer).bytes, 5);
+    assert_eq!(r.dir(Dir::ToServer).retransmissions, 0);
+    assert!(r.dir(Dir::ToServer).fin.is_some() && r.dir(Dir::ToClient).fin.is_some());
+    assert_eq!(r.end_reason, EndReason::Closed);
+}
+
+#[test]
+fn closed_connection_is_finished_after_the_linger_time() {
+    let mut s = Sim::new();
+    s.handshake(100, 200);
+    s.after(1).send(Pkt::c(RST, 101, 0));
+    assert!(s.out.is_empty());
+    // Another connection's packet 2 s later moves packet time past the linger.
+    s.after(2000).send(Pkt {
+        cport: 40001,
+        ..Pkt::c(SYN, 5, 0)
+    });
+    assert_eq!(s.out.len(), 1);
+    assert_eq!(s.out[0].0.dir(Dir::ToServer).rst_count, 1);
+}
+
+#[test]
+fn roles_are_inferred_without_a_handshake() {
+    let mut s = Sim::new();
+    // First packet is from the server (port 80) mid-connection.
+    s.send(Pkt::s(PSH, 500, 900).data(b"abc"));
+    s.after(1).send(Pkt::c(ACK, 900, 503));
+    let out = s.finish();
+    let r = &out[0].0;
+    assert_eq!(r.roles, RoleSource::WellKnownPort);
+    assert_eq!(r.client.port(), 40000);
+    assert_eq!(out[0].1.data[1], b"abc");
+}
+
+#[test]
+fn syn_ack_first_makes_its_receiver_the_client() {
+    let mut s = Sim::new();
+    s.send(Pkt::s(SYN | ACK, 7, 101));
+    s.after(1).send(Pkt::c(ACK, 101, 8));
+    let r = &s.finish()[0].0;
+    assert_eq!(r.roles, RoleSource::SynAck);
+    assert_eq!(r.client.ip(), C);
+}
+
+#[test]
+fn a_new_syn_after_a_finished_connection_starts_a_new_one() {
+    let mut s = Sim::new();
+    s.handshake(100, 200);
+    s.after(1).send(Pkt::c(FIN, 101, 201));
+    s.after(1).send(Pkt::s(FIN, 201, 102));
+    s.after(1).send(Pkt::c(ACK, 102, 202));
+    // Same 4-tuple, new ISN, within the linger time.
+    s.after(100).handshake(5000, 9000);
+    let out = s.finish();
+    assert_eq!(out.len(), 2);
+    assert_eq!(out[0].0.end_reason, EndReason::Superseded);
+    assert_eq!(out[1].0.dir(Dir::ToServer).isn, Some(SeqNum(5000)));
+}
+
+#[test]
+fn a_retransmitted_syn_stays_in_its_connection() {
+    let mut s = Sim::new();
+    s.send(Pkt::c(SYN, 100, 0));
+    s.after(1000).send(Pkt::c(SYN, 100, 0));
+    s.after(2000).send(Pkt::c(SYN, 100, 0));
+    let out = s.finish();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].0.dir(Dir::ToServer).syn_count, 3);
+}
+
+#[test]
+fn retransmission_series_with_backoff_is_kept_open_when_unanswered() {
+    let mut s = Sim::new();
+    s.handshake(100, 200);
+    s.after(10)
+        .send(Pkt::c(PSH, 101, 201).data(b"x".repeat(100).as_slice()));
+    let mut gap = 200;
+    for _ in 0..5 {
+        s.after(gap)
+            .send(Pkt::c(PSH, 101, 201).data(b"x".repeat(100).as_slice()));
+        gap *= 2;
+    }
+    let out = s.finish();
+    let c = out[0].0.dir(Dir::ToServer);
+    assert_eq!(c.retransmissions, 5);
+    let series = c.open_retrans.as_ref().expect("open series");
+    assert_eq!(series.count, 5);
+    assert_eq!(series.seq_rel, 1);
+    assert!(series.original.is_some());
+    assert_eq!(
+        out[0].1.data[0].len(),
+        100,
+        "retransmitted bytes are delivered once"
+    );
+}
+
+#[test]
+fn acknowledged_series_is_recovered() {
+    let mut s = Sim::new();
+    s.handshake(100, 200);
+    s.after(10).send(Pkt::c(PSH, 101, 201).data(b"abcd"));
+    s.after(200).send(Pkt::c(PSH, 101, 201).data(b"abcd"));
+    s.after(400).send(Pkt::c(PSH, 101, 201).data(b"abcd"));
+    s.after(5).send(Pkt::s(ACK, 201, 105));
+    let out = s.finish();
+    let c = out[0].0.dir(Dir::ToServer);
+    assert!(c.open_retrans.is_none());
+    assert_eq!(c.longest_series, 2);
+    assert!(kinds(&out[0].0).contains(&"Recovered".to_string()));
+}
+
+#[test]
+fn keepalive_probes_and_answers() {
+    let mut s = Sim::new();
+    s.handshake(100, 200);
+    s.after(10).send(Pkt::c(PSH, 101, 201).data(b"req"));
+    s.after(1).send(Pkt::s(ACK, 201, 104));
+    // Idle, then probes at seq = snd_una - 1.
+    s.after(2000).send(Pkt::c(ACK, 103, 201));
+    s.after(1).send(Pkt::s(ACK, 201, 104));
+    s.after(1000).send(Pkt::c(ACK, 103, 201));
+    s.after(1000).send(Pkt::c(ACK, 103, 201));
+    s.after(1000).send(Pkt::c(RST, 104, 201));
+    let out = s.finish();
+    let c = out[0].0.dir(Dir::ToServer);
+    assert_eq!(c.keepalives, 3);
+    let ka = c.keepalive_series.as_ref().expect("series");
+    assert_eq!(ka.count, 3);
+    assert_eq!(ka.answered, 1);
+    assert_eq!(out[0].0.dir(Dir::ToClient).retransmissions, 0);
+    assert_eq!(c.retransmissions, 0, "probes are not retransmissions");
+}
+
+#[test]
+fn zero_window_and_probes() {
+    let mut s = Sim::new();
+    s.handshake(100, 200);
+    s.after(1).send(Pkt::s(PSH, 201, 101).data(b"0123456789"));
+    s.after(1).send(Pkt::c(ACK, 101, 211).win(0));
+    s.after(200).send(Pkt::s(ACK, 210, 101));
+    s.after(400).send(Pkt::s(ACK, 210, 101));
+    s.after(10).send(Pkt::c(ACK, 101, 211).win(500));
+    let out = s.finish();
+    let r = &out[0].0;
+    assert_eq!(r.dir(Dir::ToServer).zero_windows, 1);
+    assert_eq!(r.dir(Dir::ToClient).window_probes, 2);
+    assert_eq!(r.dir(Dir::ToClient).keepalives, 0);
+    assert!(kinds(r).contains(&"WindowOpened".to_string()));
+}
+
+#[test]
+fn holes_out_of_order_and_acked_unseen() {
+    let mut s = Sim::new();
+    s.handshake(100, 200);
+    s.after(1).send(Pkt::c(PSH, 101, 201).data(b"aaaa"));
+    s.after(1).send(Pkt::c(PSH, 109, 201).data(b"cccc"));
+    s.after(1).send(Pkt::c(PSH, 105, 201).data(b"bbbb")); // 1 ms later: out of order
+    s.after(1).send(Pkt::c(PSH, 117, 201).data(b"eeee")); // 113..117 never captured
+    s.after(1).send(Pkt::s(ACK, 201, 121)); // the server got it
+    let out = s.finish();
+    let (r, b) = &out[0];
+    let c = r.dir(Dir::ToServer);
+    assert_eq!(c.out_of_order, 1);
+    assert_eq!(c.lost_segments, 2);
+    assert_eq!(c.retransmissions, 0);
+    assert_eq!(b.data[0], b"aaaabbbbcccceeee");
+    assert_eq!(b.gaps[0], 4);
+}
+
+#[test]
+fn duplicate_acks_and_fast_retransmit() {
+    let mut s = Sim::new();
+    s.handshake(100, 200);
+    for i in 0..4u32 {
+        s.after(1)
+            .send(Pkt::s(PSH, 201 + i * 10, 101).data(&[b'z'; 10]));
+    }
+    s.after(1).send(Pkt::c(ACK, 101, 211));
+    s.after(1).send(Pkt::c(ACK, 101, 211));
+    s.after(1).send(Pkt::c(ACK, 101, 211));
+    s.after(1).send(Pkt::s(PSH, 211, 101).data(&[b'z'; 10]));
+    let out = s.finish();
+    let r = &out[0].0;
+    assert_eq!(r.dir(Dir::ToServer).dup_acks, 2);
+    assert_eq!(r.dir(Dir::ToClient).fast_retransmissions, 1);
+}
+
+#[test]
+fn rst_fingerprint_compares_with_the_same_side() {
+    let mut s = Sim::new();
+    s.handshake(100, 200);
+    s.after(1).send(Pkt::s(PSH, 201, 101).data(b"hi"));
+    s.after(1).send(Pkt::c(ACK, 101, 203));
+    s.after(1).send(Pkt {
+        ttl: 64,
+        ..Pkt::s(RST, 203, 0)
+    });
+    let out = s.finish();
+    let r = &out[0].0.dir(Dir::ToClient).rsts[0];
+    assert_eq!(r.ttl, 64);
+    assert_eq!(r.before.ttl_mode, Some(63));
+    assert_eq!(r.seq_check, SeqCheck::Exact);
+    assert!(!r.with_ack);
+}
+
+#[test]
+fn table_cap_evicts_the_least_recently_active() {
+    let cfg = TcpConfig {
+        max_connections: 2,
+        ..TcpConfig::default()
+    };
+    let mut s = Sim::new();
+    s.t = Tracker::new(cfg, Bytes::default as fn() -> Bytes);
+    for port in 0..3u16 {
+        s.after(1).send(Pkt {
+            cport: 1000 + port,
+            ..Pkt::c(SYN, 1, 0)
+        });
+    }
+    assert_eq!(s.t.stats().evicted_table_full, 1);
+    assert_eq!(s.out[0].0.client.port(), 1000);
+    assert_eq!(s.out[0].0.end_reason, EndReason::TableFull);
+}
+
+#[test]
+fn arbitrary_numbers_do_not_panic() {
+    let mut s = Sim::new();
+    let vals = [0u32, 1, 0x7fff_ffff, 0x8000_0000, 0x8000_0001, u32::MAX];
+    for &a in &vals {
+        for &b in &vals {
+            for flags in [SYN, SYN | ACK, ACK, PSH, FIN, RST, RST | ACK, 0xfff] {
+                s.after(0).send(Pkt::c(flags, a, b).data(b"x"));
+                s.after(0).send(Pkt::s(flags, b, a).win(0));
+            }
+        }
+    }
+    let _ = s.finish();
+}
