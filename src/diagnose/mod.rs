@@ -8,8 +8,11 @@
 //! `closed_by` is the party whose *decision* ended the connection, not the sender of the first FIN or RST: a
 //! client that FINs right after the server's GOAWAY was closed by the server.
 
+mod h2_rules;
 mod tcp_rules;
 mod util;
+
+pub use util::grpc_status_name;
 
 use crate::http2::H2Record;
 use crate::source::PacketRef;
@@ -157,6 +160,22 @@ pub struct Rule {
 /// The table, in the order the rules are tried. Keep docs/diagnosis.md in the same order.
 pub const RULES: &[Rule] = &[
     Rule {
+        id: "too_many_pings",
+        check: h2_rules::too_many_pings,
+    },
+    Rule {
+        id: "h2_ping_timeout",
+        check: h2_rules::h2_ping_timeout,
+    },
+    Rule {
+        id: "server_goaway_max_age",
+        check: h2_rules::server_goaway_max_age,
+    },
+    Rule {
+        id: "goaway",
+        check: h2_rules::goaway,
+    },
+    Rule {
         id: "connection_refused",
         check: tcp_rules::connection_refused,
     },
@@ -195,6 +214,7 @@ pub fn diagnose(input: &Input<'_>) -> Verdict {
     for rule in RULES {
         if let Some(mut v) = (rule.check)(input) {
             v.rule = rule.id;
+            v.factors = h2_rules::factors(input);
             return v;
         }
     }

@@ -108,3 +108,30 @@ pub fn backs_off(s: &RetransSeries) -> bool {
             .windows(2)
             .all(|w| matches!(w, [a, b] if *b * 10 >= *a * 15))
 }
+
+/// gRPC status code names (grpc/doc/statuscodes.md); unknown codes print as numbers.
+pub fn grpc_status_name(code: u32) -> String {
+    const NAMES: [&str; 17] = [
+        "OK",
+        "CANCELLED",
+        "UNKNOWN",
+        "INVALID_ARGUMENT",
+        "DEADLINE_EXCEEDED",
+        "NOT_FOUND",
+        "ALREADY_EXISTS",
+        "PERMISSION_DENIED",
+        "RESOURCE_EXHAUSTED",
+        "FAILED_PRECONDITION",
+        "ABORTED",
+        "OUT_OF_RANGE",
+        "UNIMPLEMENTED",
+        "INTERNAL",
+        "UNAVAILABLE",
+        "DATA_LOSS",
+        "UNAUTHENTICATED",
+    ];
+    usize::try_from(code)
+        .ok()
+        .and_then(|i| NAMES.get(i))
+        .map_or_else(|| format!("{code}"), |n| (*n).to_string())
+}

@@ -391,7 +391,7 @@ fn http2_out(h: &H2Record, multi_file: bool) -> Option<Http2Out> {
         grpc_status: s
             .grpc_status
             .iter()
-            .map(|(code, n)| (grpc_status_name(*code), *n))
+            .map(|(code, n)| (crate::diagnose::grpc_status_name(*code), *n))
             .collect(),
         deadline_cancels: s.deadline_cancels,
         gaps: s.gaps,
@@ -399,33 +399,6 @@ fn http2_out(h: &H2Record, multi_file: bool) -> Option<Http2Out> {
         hpack_out_of_sync: s.hpack_out_of_sync,
         limits_hit: s.limits_hit.clone(),
     })
-}
-
-/// gRPC status code names (grpc/doc/statuscodes.md).
-pub fn grpc_status_name(code: u32) -> String {
-    const NAMES: [&str; 17] = [
-        "OK",
-        "CANCELLED",
-        "UNKNOWN",
-        "INVALID_ARGUMENT",
-        "DEADLINE_EXCEEDED",
-        "NOT_FOUND",
-        "ALREADY_EXISTS",
-        "PERMISSION_DENIED",
-        "RESOURCE_EXHAUSTED",
-        "FAILED_PRECONDITION",
-        "ABORTED",
-        "OUT_OF_RANGE",
-        "UNIMPLEMENTED",
-        "INTERNAL",
-        "UNAVAILABLE",
-        "DATA_LOSS",
-        "UNAUTHENTICATED",
-    ];
-    usize::try_from(code)
-        .ok()
-        .and_then(|i| NAMES.get(i))
-        .map_or_else(|| format!("{code}"), |n| (*n).to_string())
 }
 
 /// Which connections to show.
