@@ -9,6 +9,8 @@ use std::fmt;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct SeqNum(pub u32);
 
+// `add`/`sub` take a byte count, not another `SeqNum`: they are not `std::ops::Add`/`Sub`.
+#[allow(clippy::should_implement_trait)]
 impl SeqNum {
     /// `self + n`, wrapping.
     pub fn add(self, n: u32) -> SeqNum {
