@@ -31,6 +31,15 @@ fn stop<'a>(ip: Option<IpHeader>, issue: DecodeIssue) -> Decoded<'a> {
     }
 }
 
+/// Flags an IP length that claimed more than the frame had, unless something else was already reported.
+fn longer_than_frame<'a>(d: Decoded<'a>, layer: &'static str) -> Decoded<'a> {
+    let what = "IP length larger than the frame; cut to the frame";
+    Decoded {
+        issue: d.issue.or(Some(DecodeIssue::Malformed { layer, what })),
+        ..d
+    }
+}
+
 fn done<'a>(ip: IpHeader, transport: Transport<'a>, issue: Option<DecodeIssue>) -> Decoded<'a> {
     Decoded {
         ip: Some(ip),
@@ -40,11 +49,13 @@ fn done<'a>(ip: IpHeader, transport: Transport<'a>, issue: Option<DecodeIssue>) 
 }
 
 /// Decodes the IP packet starting at `b[off..]`. `wire_end` is how many bytes from `b[0]` were on the wire (the
-/// frame's original length; at least `b.len()`), used only when the IP length is 0 (TSO/GSO, jumbograms).
+/// frame's original length; at least `b.len()`).
 ///
-/// The IP length wins over the frame length when they disagree: Wireshark cuts `tcp.len` to the frame length,
-/// but in the corpus (zeek `tcp/reassembly.pcap`, frames sliced to make content gaps) the next segment's
-/// sequence number proves the IP length right: the bytes are missing from the capture, not from the stream.
+/// An IP length larger than what the frame had on the wire is cut to the frame, as Wireshark does, and flagged
+/// `Malformed` (when nothing else went wrong): the frame length comes from the capturing kernel, the IP length
+/// from the packet, and in the corpus the IP length is the one that lies (crafted and fuzzed files), or both
+/// lead to the same result (zeek `tcp/reassembly.pcap` slices bytes out of frames: a clipped length there
+/// becomes a gap before the next segment instead of inside this one).
 pub(crate) fn ip<'a>(
     frag: Option<&'a mut Reassembler>,
     net: Net,
@@ -124,7 +135,8 @@ fn ipv4<'a>(
     };
     let total = usize::from(be16(h, 2));
     // Total length 0: a TSO/GSO super-packet seen before segmentation; trust the frame length.
-    let wire = if total == 0 { room } else { total };
+    let wire = if total == 0 { room } else { total.min(room) };
+    let long = total > room;
     if wire < ihl {
         return stop(
             Some(hdr),
@@ -140,7 +152,7 @@ fn ipv4<'a>(
     let more = ff & 0x2000 != 0;
     let foff = u32::from(ff & 0x1fff) * 8;
     if !more && foff == 0 {
-        return transport(
+        let d = transport(
             frag,
             hdr,
             proto,
@@ -150,6 +162,11 @@ fn ipv4<'a>(
             ts,
             depth,
         );
+        return if long {
+            longer_than_frame(d, "ipv4")
+        } else {
+            d
+        };
     }
     hdr.fragment = Fragment::Piece {
         offset: foff as u16,
@@ -272,10 +289,15 @@ fn ipv6<'a>(
     let plen = usize::from(be16(h, 4));
     // Payload length 0: a jumbogram or a GSO super-packet; trust the frame length.
     let room = room.saturating_sub(40);
-    let wire = if plen == 0 { room } else { plen };
+    let wire = if plen == 0 { room } else { plen.min(room) };
     let body = range(h, 40, 40 + wire);
     let wire = u32::try_from(wire).unwrap_or(u32::MAX);
-    v6_chain(frag, hdr, byte(h, 6), body, wire, off + 40, ts, depth)
+    let d = v6_chain(frag, hdr, byte(h, 6), body, wire, off + 40, ts, depth);
+    if plen > room {
+        longer_than_frame(d, "ipv6")
+    } else {
+        d
+    }
 }
 
 /// Walks IPv6 extension headers from `body[0]` (next header `nh`) to the transport.
@@ -475,6 +497,10 @@ fn gre(p: &[u8]) -> Option<(Net, usize)> {
         0x86dd => (Net::V6, 0),
         0x6558 => link::locate(LinkType::ETHERNET, inner).ok()?,
         0x880b => link::locate(LinkType(9), inner).ok()?,
+        // WCCP redirection: a 4-byte redirect header, then IPv4.
+        0x883e => (Net::V4, 4),
+        // Aruba access points tunnel 802.11 frames.
+        0x8200 => link::locate(LinkType(105), inner).ok()?,
         _ => return None,
     };
     Some((net, hlen + off))

@@ -2,7 +2,8 @@
 //!
 //! Ethernet (802.1Q/802.1ad/QinQ tag stacks, 802.3 + LLC/SNAP, MPLS label stacks with or without a pseudowire
 //! control word, PPPoE sessions), Linux cooked v1/v2, raw IP, BSD loopback (NULL in either byte order, LOOP),
-//! NFLOG, PPP (with or without HDLC framing), Cisco HDLC and FDDI. Anything else is "unsupported link", counted
+//! NFLOG, PPP (with or without HDLC framing, MPLS over PPP), Cisco HDLC, FDDI, IP over InfiniBand and 802.11 data
+//! frames (plain or behind radiotap). Anything else is "unsupported link", counted
 //! and otherwise ignored.
 
 use super::DecodeIssue;
@@ -40,8 +41,20 @@ fn by_version(b: &[u8], off: usize) -> Result<(Net, usize), DecodeIssue> {
 
 /// Finds the IP header in a frame of link type `link`.
 pub(crate) fn locate(link: LinkType, b: &[u8]) -> Result<(Net, usize), DecodeIssue> {
+    locate_end(link, b).map(|(net, off, _)| (net, off))
+}
+
+/// Like [`locate`], also returning where the link layer says the IP packet ends (`usize::MAX` when it does not
+/// say: only PPPoE carries a payload length).
+pub(crate) fn locate_end(link: LinkType, b: &[u8]) -> Result<(Net, usize, usize), DecodeIssue> {
+    let mut end = usize::MAX;
+    let (net, off) = locate_in(link, b, &mut end)?;
+    Ok((net, off, end))
+}
+
+fn locate_in(link: LinkType, b: &[u8], end: &mut usize) -> Result<(Net, usize), DecodeIssue> {
     match link.0 {
-        1 => ethernet(b, 0),
+        1 => ethernet(b, 0, end),
         // RAW, and the DLT_RAW values some BSDs wrote into pcap files (12, 14).
         101 | 12 | 14 | 228 | 229 => by_version(b, 0),
         0 => {
@@ -73,38 +86,53 @@ pub(crate) fn locate(link: LinkType, b: &[u8]) -> Result<(Net, usize), DecodeIss
             if b.len() < 16 {
                 return Err(trunc("linux_sll", 0, 16, b.len()));
             }
-            ethertype(b, 16, be16(b, 14), 0)
+            ethertype(b, 16, be16(b, 14), 0, end)
         }
         276 => {
             if b.len() < 20 {
                 return Err(trunc("linux_sll2", 0, 20, b.len()));
             }
-            ethertype(b, 20, be16(b, 0), 0)
+            ethertype(b, 20, be16(b, 0), 0, end)
         }
         239 => nflog(b),
-        9 | 50 => ppp(b, 0),
+        9 | 50 => ppp(b, 0, end),
         104 => {
             if b.len() < 4 {
                 return Err(trunc("c_hdlc", 0, 4, b.len()));
             }
-            ethertype(b, 4, be16(b, 2), 0)
+            ethertype(b, 4, be16(b, 2), 0, end)
+        }
+        105 => wlan(b, 0, end),
+        127 => {
+            // Radiotap: its own length, then an 802.11 frame.
+            if b.len() < 4 {
+                return Err(trunc("radiotap", 0, 4, b.len()));
+            }
+            wlan(b, usize::from(le16(b, 2)), end)
+        }
+        242 => {
+            // IP over InfiniBand (tcpdump's encapsulation): two 20-byte addresses, type, reserved.
+            if b.len() < 44 {
+                return Err(trunc("ipoib", 0, 44, b.len()));
+            }
+            ethertype(b, 44, be16(b, 40), 0, end)
         }
         10 => {
             // FDDI: frame control + two MAC addresses, then 802.2 LLC.
             if b.len() < 13 {
                 return Err(trunc("fddi", 0, 13, b.len()));
             }
-            llc(b, 13, 0)
+            llc(b, 13, 0, end)
         }
         other => Err(DecodeIssue::UnsupportedLink(other)),
     }
 }
 
-fn ethernet(b: &[u8], off: usize) -> Result<(Net, usize), DecodeIssue> {
+fn ethernet(b: &[u8], off: usize, end: &mut usize) -> Result<(Net, usize), DecodeIssue> {
     if b.len() < off + 14 {
         return Err(trunc("ethernet", off, 14, b.len().saturating_sub(off)));
     }
-    ethertype(b, off + 14, be16(b, off + 12), 0)
+    ethertype(b, off + 14, be16(b, off + 12), 0, end)
 }
 
 /// Follows an EtherType (and the tags, label stacks and encapsulations it announces) to the IP header.
@@ -113,6 +141,7 @@ fn ethertype(
     mut off: usize,
     mut et: u16,
     depth: u8,
+    end: &mut usize,
 ) -> Result<(Net, usize), DecodeIssue> {
     for _ in 0..MAX_TAGS {
         match et {
@@ -125,15 +154,17 @@ fn ethertype(
                 et = be16(b, off + 2);
                 off += 4;
             }
-            0x8847 | 0x8848 => return mpls(b, off, depth),
+            0x8847 | 0x8848 => return mpls(b, off, depth, end),
             0x8864 => {
                 // PPPoE session: ver/type, code, session id, length, then the PPP protocol.
                 if b.len() < off + 8 {
                     return Err(trunc("pppoe", off, 8, b.len().saturating_sub(off)));
                 }
-                return ppp(b, off + 6);
+                // Its length field bounds the PPP frame (what follows is Ethernet padding).
+                *end = (off + 6).saturating_add(usize::from(be16(b, off + 4)));
+                return ppp(b, off + 6, end);
             }
-            x if x < 0x0600 => return llc(b, off, depth),
+            x if x < 0x0600 => return llc(b, off, depth, end),
             _ => return Err(DecodeIssue::NotIp),
         }
     }
@@ -144,7 +175,7 @@ fn ethertype(
 }
 
 /// 802.2 LLC: only SNAP (AA AA 03, OUI, EtherType) can carry IP for us.
-fn llc(b: &[u8], off: usize, depth: u8) -> Result<(Net, usize), DecodeIssue> {
+fn llc(b: &[u8], off: usize, depth: u8, end: &mut usize) -> Result<(Net, usize), DecodeIssue> {
     if b.len() < off + 3 {
         return Err(trunc("llc", off, 3, b.len().saturating_sub(off)));
     }
@@ -152,12 +183,12 @@ fn llc(b: &[u8], off: usize, depth: u8) -> Result<(Net, usize), DecodeIssue> {
         if b.len() < off + 8 {
             return Err(trunc("snap", off, 8, b.len().saturating_sub(off)));
         }
-        return ethertype(b, off + 8, be16(b, off + 6), depth);
+        return ethertype(b, off + 8, be16(b, off + 6), depth, end);
     }
     Err(DecodeIssue::NotIp)
 }
 
-fn mpls(b: &[u8], mut off: usize, depth: u8) -> Result<(Net, usize), DecodeIssue> {
+fn mpls(b: &[u8], mut off: usize, depth: u8, end: &mut usize) -> Result<(Net, usize), DecodeIssue> {
     for _ in 0..MAX_LABELS {
         if b.len() < off + 4 {
             return Err(trunc("mpls", off, 4, b.len().saturating_sub(off)));
@@ -174,7 +205,7 @@ fn mpls(b: &[u8], mut off: usize, depth: u8) -> Result<(Net, usize), DecodeIssue
                         return Err(trunc("mpls-pw", off, 18, b.len().saturating_sub(off)));
                     }
                     let eth = off + 4;
-                    ethertype(b, eth + 14, be16(b, eth + 12), 1)
+                    ethertype(b, eth + 14, be16(b, eth + 12), 1, end)
                 }
                 Some(_) => Err(DecodeIssue::NotIp),
                 None => Err(trunc("mpls", off, 1, 0)),
@@ -187,8 +218,32 @@ fn mpls(b: &[u8], mut off: usize, depth: u8) -> Result<(Net, usize), DecodeIssue
     })
 }
 
+/// An 802.11 data frame: its header (address 4, QoS and HT control when present), then LLC/SNAP. Protected
+/// (encrypted) frames and frames without data carry nothing for us.
+fn wlan(b: &[u8], off: usize, end: &mut usize) -> Result<(Net, usize), DecodeIssue> {
+    if b.len() < off + 24 {
+        return Err(trunc("802.11", off, 24, b.len().saturating_sub(off)));
+    }
+    let (fc0, fc1) = (byte(b, off), byte(b, off + 1));
+    let subtype = fc0 >> 4;
+    if (fc0 >> 2) & 3 != 2 || subtype & 0x4 != 0 || fc1 & 0x40 != 0 {
+        return Err(DecodeIssue::NotIp);
+    }
+    let mut hlen = 24;
+    if fc1 & 3 == 3 {
+        hlen += 6;
+    }
+    if subtype & 0x8 != 0 {
+        hlen += 2;
+        if fc1 & 0x80 != 0 {
+            hlen += 4;
+        }
+    }
+    llc(b, off + hlen, 0, end)
+}
+
 /// PPP: optional HDLC address/control (FF 03), then a 1- or 2-byte protocol number.
-fn ppp(b: &[u8], mut off: usize) -> Result<(Net, usize), DecodeIssue> {
+fn ppp(b: &[u8], mut off: usize, end: &mut usize) -> Result<(Net, usize), DecodeIssue> {
     if byte(b, off) == 0xff && byte(b, off + 1) == 0x03 {
         off += 2;
     }
@@ -206,6 +261,7 @@ fn ppp(b: &[u8], mut off: usize) -> Result<(Net, usize), DecodeIssue> {
     match proto {
         0x21 => Ok((Net::V4, off + len)),
         0x57 => Ok((Net::V6, off + len)),
+        0x281 | 0x283 => mpls(b, off + len, 0, end),
         _ => Err(DecodeIssue::NotIp),
     }
 }

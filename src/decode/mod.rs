@@ -286,16 +286,13 @@ impl Decoder {
     /// Decodes one packet. The result borrows from the packet (or from the decoder, for a reassembled datagram).
     pub fn decode<'a>(&'a mut self, pkt: &crate::source::Packet<'a>) -> Decoded<'a> {
         let Decoder { stats, frag } = self;
-        let d = match link::locate(pkt.link, pkt.data) {
-            Ok((net, off)) => ip::ip(
-                Some(frag),
-                net,
-                pkt.data,
-                off,
-                pkt.orig_len as usize,
-                pkt.ts,
-                0,
-            ),
+        let d = match link::locate_end(pkt.link, pkt.data) {
+            Ok((net, off, end)) => {
+                // A link-layer length (PPPoE) bounds the packet like the frame length does.
+                let data = pkt.data.get(..end.min(pkt.data.len())).unwrap_or(pkt.data);
+                let wire_end = (pkt.orig_len as usize).max(pkt.data.len()).min(end);
+                ip::ip(Some(frag), net, data, off, wire_end, pkt.ts, 0)
+            }
             Err(issue) => Decoded {
                 ip: None,
                 transport: Transport::None,

@@ -145,8 +145,18 @@ pub fn open<P: AsRef<Path>>(inputs: &[P]) -> Result<Box<dyn PacketSource>, Sourc
             message: "no input files".into(),
         });
     }
+    if inputs
+        .iter()
+        .filter(|p| p.as_ref().as_os_str() == "-")
+        .count()
+        > 1
+    {
+        return Err(SourceError {
+            file: input::STDIN_NAME.into(),
+            message: "standard input named twice".into(),
+        });
+    }
     let mut readers = Vec::with_capacity(inputs.len());
-    let mut stdin_seen = false;
     for (i, path) in inputs.iter().enumerate() {
         let path = path.as_ref();
         let Ok(index) = u16::try_from(i) else {
@@ -155,15 +165,6 @@ pub fn open<P: AsRef<Path>>(inputs: &[P]) -> Result<Box<dyn PacketSource>, Sourc
                 message: format!("too many input files (at most {})", u16::MAX),
             });
         };
-        if path.as_os_str() == "-" {
-            if stdin_seen {
-                return Err(SourceError {
-                    file: input::STDIN_NAME.into(),
-                    message: "standard input named twice".into(),
-                });
-            }
-            stdin_seen = true;
-        }
         let opened = input::open_input(path)?;
         readers.push(reader::FileReader::new(opened, index)?);
     }

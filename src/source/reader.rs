@@ -165,6 +165,11 @@ impl FileReader {
         if got == 0 {
             return Err(fail(format!("{gz}empty (no capture data)")));
         }
+        if got < 4 {
+            return Err(fail(format!(
+                "{gz}too short to be a capture: {got} bytes (a pcap file header alone is 24 bytes)"
+            )));
+        }
         let magic = le_u32_at(head, 0);
         let mut info = FileInfo {
             path: name.clone(),
