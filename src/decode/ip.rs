@@ -40,6 +40,7 @@ fn longer_than_frame<'a>(d: Decoded<'a>, layer: &'static str) -> Decoded<'a> {
     }
 }
 
+#[inline(always)]
 fn done<'a>(ip: IpHeader, transport: Transport<'a>, issue: Option<DecodeIssue>) -> Decoded<'a> {
     Decoded {
         ip: Some(ip),
@@ -424,8 +425,34 @@ fn v6_chain<'a>(
 }
 
 /// The transport layer of an IP payload (`p` captured, `wire` bytes on the wire), including tunnels.
+///
+/// Inlined into its callers, like the TCP parser below it: building the segment in place instead of moving a
+/// 200-byte `Decoded` through several returns measurably sped up the hot path.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn transport<'a>(
+    frag: Option<&'a mut Reassembler>,
+    hdr: IpHeader,
+    proto: u8,
+    p: &'a [u8],
+    wire: u32,
+    at: usize,
+    ts: Ts,
+    depth: u8,
+) -> Decoded<'a> {
+    match proto {
+        6 => {
+            let (seg, issue) = tcp::parse(p, wire, at);
+            done(hdr, seg.map_or(Transport::None, Transport::Tcp), issue)
+        }
+        _ => not_tcp(frag, hdr, proto, p, wire, at, ts, depth),
+    }
+}
+
+/// Everything but TCP: ICMP, tunnels, other protocols.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn not_tcp<'a>(
     frag: Option<&'a mut Reassembler>,
     hdr: IpHeader,
     proto: u8,
@@ -437,10 +464,6 @@ fn transport<'a>(
 ) -> Decoded<'a> {
     let v6 = hdr.src.is_ipv6();
     match proto {
-        6 => {
-            let (seg, issue) = tcp::parse(p, wire, at);
-            done(hdr, seg.map_or(Transport::None, Transport::Tcp), issue)
-        }
         1 if !v6 => match icmp::parse_v4(p, at) {
             Ok(m) => done(hdr, Transport::Icmp(m), None),
             Err(issue) => done(hdr, Transport::None, Some(issue)),
