@@ -748,3 +748,48 @@ fn stdin_is_streamed() {
     let e = open_err(&["-", "-"]);
     assert!(e.to_string().contains("standard input named twice"), "{e}");
 }
+
+// ---- damage everywhere ----
+
+#[test]
+fn mutated_files_never_panic() {
+    let d = TempDir::new();
+    let pkt = ip_tcp(7, 7);
+    let mut ng = shb(false);
+    ng.extend(idb(false, 101, 100, Some(0x80 | 20), Some(-5)));
+    ng.extend(epb(false, 0, 1, &pkt, 40));
+    ng.extend(spb(false, &pkt, 40));
+    ng.extend(shb(true));
+    ng.extend(idb(true, 1, 0, Some(9), None));
+    ng.extend(epb(true, 0, 2, &pkt, 40));
+    let mut pc = good_pcap(3, 1, 1);
+    pc.extend(pcap_record(false, 9, 9, &pkt, 1000));
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for i in 0..3000 {
+        let mut f = if i % 2 == 0 { ng.clone() } else { pc.clone() };
+        for _ in 0..(1 + next() % 4) {
+            let at = (next() as usize) % f.len();
+            f[at] = next() as u8;
+        }
+        if next() % 4 == 0 {
+            let n = (next() as usize) % f.len();
+            f.truncate(n.max(1));
+        }
+        let p = d.file("m.bin", &f);
+        if let Ok(mut src) = source::open(&[&p]) {
+            let mut n = 0;
+            while let Some(pkt) = src.next_packet() {
+                assert!(pkt.data.len() <= source::MAX_CAPLEN);
+                n += 1;
+                assert!(n < 100);
+            }
+            let _ = src.take_warnings();
+        }
+    }
+}
