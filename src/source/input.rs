@@ -11,8 +11,10 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 
-/// Bytes read ahead at a time. Large enough that `read` calls are rare, small enough to merge hundreds of files.
-const READ_CHUNK: usize = 256 * 1024;
+/// Bytes read ahead at a time for one input. Large enough that `read` calls are rare.
+pub(crate) const READ_CHUNK: usize = 256 * 1024;
+/// The read-ahead when many files are merged (one buffer per file is held at once).
+pub(crate) const READ_CHUNK_MANY: usize = 32 * 1024;
 
 /// How many leading bytes are sniffed for the format (the longest magic we look at, and a snippet of text).
 const SNIFF: usize = 64;
@@ -253,9 +255,10 @@ pub(crate) struct RecBuf {
 }
 
 impl RecBuf {
-    pub(crate) fn new() -> RecBuf {
+    /// A buffer of `size` bytes (it grows only for a record larger than that).
+    pub(crate) fn new(size: usize) -> RecBuf {
         RecBuf {
-            buf: vec![0; READ_CHUNK],
+            buf: vec![0; size],
             pos: 0,
             end: 0,
             offset: 0,
@@ -360,7 +363,7 @@ mod tests {
     fn fill_grows_and_consume_skips_past_the_buffer() {
         let data: Vec<u8> = (0..2_000_000u32).map(|i| i as u8).collect();
         let mut r = io::Cursor::new(data.clone());
-        let mut b = RecBuf::new();
+        let mut b = RecBuf::new(READ_CHUNK);
         assert_eq!(b.fill(&mut r, 10).unwrap(), READ_CHUNK);
         assert_eq!(b.data().get(..3), Some(&[0u8, 1, 2][..]));
         assert_eq!(b.consume(&mut r, 5).unwrap(), 5);

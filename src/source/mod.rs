@@ -156,6 +156,12 @@ pub fn open<P: AsRef<Path>>(inputs: &[P]) -> Result<Box<dyn PacketSource>, Sourc
             message: "standard input named twice".into(),
         });
     }
+    // One buffer per file is held at once: smaller ones when many files are merged (memory stays near 8 MiB).
+    let buf_size = if inputs.len() <= 8 {
+        input::READ_CHUNK
+    } else {
+        input::READ_CHUNK_MANY
+    };
     let mut readers = Vec::with_capacity(inputs.len());
     for (i, path) in inputs.iter().enumerate() {
         let path = path.as_ref();
@@ -166,7 +172,7 @@ pub fn open<P: AsRef<Path>>(inputs: &[P]) -> Result<Box<dyn PacketSource>, Sourc
             });
         };
         let opened = input::open_input(path)?;
-        readers.push(reader::FileReader::new(opened, index)?);
+        readers.push(reader::FileReader::new(opened, index, buf_size)?);
     }
     Ok(Box::new(merge::Merged::new(readers)))
 }

@@ -142,14 +142,19 @@ fn le_u32_at(b: &[u8], at: usize) -> u32 {
 
 impl FileReader {
     /// Recognises the format from the first bytes and reads the file header.
-    pub(crate) fn new(opened: Opened, index: u16) -> Result<FileReader, SourceError> {
+    /// `buf_size`: the read-ahead buffer (see [`super::input::READ_CHUNK`]).
+    pub(crate) fn new(
+        opened: Opened,
+        index: u16,
+        buf_size: usize,
+    ) -> Result<FileReader, SourceError> {
         let Opened {
             name,
             mut input,
             gzip,
             size,
         } = opened;
-        let mut buf = RecBuf::new();
+        let mut buf = RecBuf::new(buf_size);
         let fail = |m: String| SourceError {
             file: name.clone(),
             message: m,
