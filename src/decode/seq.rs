@@ -9,15 +9,15 @@ use std::fmt;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct SeqNum(pub u32);
 
-// `add`/`sub` take a byte count, not another `SeqNum`: they are not `std::ops::Add`/`Sub`.
-#[allow(clippy::should_implement_trait)]
 impl SeqNum {
-    /// `self + n`, wrapping.
+    /// `self + n`, wrapping. (Named like `Add::add` on purpose: it reads as sequence arithmetic.)
+    #[allow(clippy::should_implement_trait)]
     pub fn add(self, n: u32) -> SeqNum {
         SeqNum(self.0.wrapping_add(n))
     }
 
     /// `self - n`, wrapping.
+    #[allow(clippy::should_implement_trait)]
     pub fn sub(self, n: u32) -> SeqNum {
         SeqNum(self.0.wrapping_sub(n))
     }
