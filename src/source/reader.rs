@@ -103,10 +103,11 @@ enum Format {
 #[derive(Clone, Copy)]
 struct Current {
     ts: Ts,
-    link: LinkType,
+    /// Link type (high 32 bits) and original length (low 32 bits) in one word: written and read as one, so the
+    /// per-packet copy into `Packet` does not stall on store forwarding (two 4-byte stores, one 8-byte load).
+    link_orig: u64,
     data_at: usize,
     data_len: usize,
-    orig_len: u32,
     frame: u64,
 }
 
@@ -300,9 +301,9 @@ impl FileReader {
                 frame: c.frame,
             },
             ts: c.ts,
-            link: c.link,
+            link: LinkType((c.link_orig >> 32) as u32),
             data,
-            orig_len: c.orig_len,
+            orig_len: c.link_orig as u32,
         })
     }
 
@@ -459,10 +460,9 @@ impl FileReader {
         };
         self.cur = Some(Current {
             ts: Ts::from_secs_nanos(u64::from(sec), nanos_part),
-            link,
+            link_orig: (u64::from(link.0) << 32) | u64::from(orig.max(caplen)),
             data_at: hdr,
             data_len: keep,
-            orig_len: orig.max(caplen),
             frame: self.frame,
         });
         Step::Packet
@@ -724,10 +724,10 @@ impl FileReader {
         }
         self.cur = Some(Current {
             ts,
-            link: iface.link,
+            link_orig: (u64::from(iface.link.0) << 32)
+                | u64::from(orig.max(u32::try_from(caplen).unwrap_or(u32::MAX))),
             data_at,
             data_len: keep,
-            orig_len: orig.max(u32::try_from(caplen).unwrap_or(u32::MAX)),
             frame,
         });
         Step::Packet
