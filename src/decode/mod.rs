@@ -7,9 +7,19 @@
 //! Checksums are not verified: captures taken on the sending host show offloaded checksums as bad, and a TCP
 //! analyzer that dropped those packets would miss half of every connection.
 
+mod frag;
+mod icmp;
+mod ip;
+mod link;
 pub mod seq;
+mod tcp;
+mod wire;
 
+pub use frag::{
+    MAX_DATAGRAM as FRAG_MAX_DATAGRAM, MAX_PENDING as FRAG_MAX_PENDING, TIMEOUT as FRAG_TIMEOUT,
+};
 pub use seq::SeqNum;
+pub use tcp::{TCP_MIN_CAPTURED, walk_options};
 
 use std::net::IpAddr;
 
@@ -254,10 +264,18 @@ pub struct DecodeStats {
     pub fragments_reassembled: u64,
 }
 
-/// The decoding stage. Stateful only for IPv4/IPv6 fragment reassembly (bounded).
+/// The decoding stage. Stateful only for IPv4/IPv6 fragment reassembly (bounded: see the limits exported as
+/// `FRAG_*`, documented in `frag.rs`).
+///
+/// Fragments: a fragment is reported with [`Fragment::Piece`] and [`DecodeIssue::Fragment`]; the first fragment
+/// (offset 0) also carries the transport header decoded from its own bytes (payload and `payload_len` are that
+/// fragment's), so a TCP header survives when later pieces are missing. When the last missing piece arrives the
+/// whole datagram is reported once more with [`Fragment::Reassembled`]: a TCP consumer sees the first piece's
+/// segment first and then the complete one with the same sequence number.
 #[derive(Debug, Default)]
 pub struct Decoder {
     stats: DecodeStats,
+    frag: frag::Reassembler,
 }
 
 impl Decoder {
@@ -267,12 +285,54 @@ impl Decoder {
 
     /// Decodes one packet. The result borrows from the packet (or from the decoder, for a reassembled datagram).
     pub fn decode<'a>(&'a mut self, pkt: &crate::source::Packet<'a>) -> Decoded<'a> {
-        self.stats.packets += 1;
-        let _ = pkt;
-        Decoded::EMPTY
+        let Decoder { stats, frag } = self;
+        let d = match link::locate_end(pkt.link, pkt.data) {
+            Ok((net, off, end)) => {
+                // A link-layer length (PPPoE) bounds the packet like the frame length does.
+                let data = pkt.data.get(..end.min(pkt.data.len())).unwrap_or(pkt.data);
+                let wire_end = (pkt.orig_len as usize).max(pkt.data.len()).min(end);
+                ip::ip(Some(frag), net, data, off, wire_end, pkt.ts, 0)
+            }
+            Err(issue) => Decoded {
+                ip: None,
+                transport: Transport::None,
+                issue: Some(issue),
+            },
+        };
+        stats.count(&d);
+        d
     }
 
     pub fn stats(&self) -> &DecodeStats {
         &self.stats
+    }
+}
+
+impl DecodeStats {
+    fn count(&mut self, d: &Decoded<'_>) {
+        self.packets += 1;
+        if let Some(ip) = &d.ip {
+            self.ip += 1;
+            match ip.fragment {
+                Fragment::None => {}
+                Fragment::Piece { .. } => self.fragments += 1,
+                Fragment::Reassembled { .. } => {
+                    self.fragments += 1;
+                    self.fragments_reassembled += 1;
+                }
+            }
+        }
+        match d.transport {
+            Transport::Tcp(_) => self.tcp += 1,
+            Transport::Icmp(_) => self.icmp += 1,
+            Transport::Other(_) | Transport::None => {}
+        }
+        match d.issue {
+            Some(DecodeIssue::UnsupportedLink(_)) => self.unsupported_link += 1,
+            Some(DecodeIssue::NotIp) => self.not_ip += 1,
+            Some(DecodeIssue::Truncated { .. }) => self.truncated += 1,
+            Some(DecodeIssue::Malformed { .. }) => self.malformed += 1,
+            Some(DecodeIssue::Fragment) | None => {}
+        }
     }
 }

@@ -5,8 +5,15 @@
 //! failing. A file that cannot be read at all is a [`SourceError`] (the CLI turns it into exit code 2); damage
 //! after the first good record is a [`SourceWarning`] and the records that could be read are still analysed.
 
+mod input;
+mod merge;
+mod reader;
+
+pub use reader::{MAX_BLOCK, MAX_CAPLEN};
+
 use crate::ts::Ts;
 use std::fmt;
+use std::path::Path;
 
 /// Where a packet came from: the index of its input file (in command-line order) and its 1-based frame number
 /// within that file, counted the way Wireshark counts (every packet record, whatever its link type).
@@ -100,6 +107,8 @@ pub struct FileInfo {
     pub path: String,
     /// `"pcap"` or `"pcapng"`.
     pub format: String,
+    /// The file was gzip-compressed (and decompressed while reading).
+    pub gzip: bool,
     /// Every link type seen in the file's headers (pcap header, pcapng IDBs), in order of first appearance.
     pub link_types: Vec<String>,
     /// Snapshot length from the file header (the smallest over pcapng interfaces), 0 when unknown.
@@ -125,12 +134,45 @@ pub trait PacketSource {
 }
 
 /// Opens the inputs named on the command line (`-` is standard input) as one source, merged in time order.
-pub fn open(inputs: &[std::path::PathBuf]) -> Result<Box<dyn PacketSource>, SourceError> {
-    Err(SourceError {
-        file: inputs
-            .first()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default(),
-        message: "not implemented yet".into(),
-    })
+///
+/// Paths may be any `OsStr` (non-UTF-8 names work; messages show them lossily). Every input is opened and its
+/// header checked before anything is read, so a bad input anywhere fails the whole call with one [`SourceError`]
+/// naming it. Standard input may be named once.
+pub fn open<P: AsRef<Path>>(inputs: &[P]) -> Result<Box<dyn PacketSource>, SourceError> {
+    if inputs.is_empty() {
+        return Err(SourceError {
+            file: String::new(),
+            message: "no input files".into(),
+        });
+    }
+    if inputs
+        .iter()
+        .filter(|p| p.as_ref().as_os_str() == "-")
+        .count()
+        > 1
+    {
+        return Err(SourceError {
+            file: input::STDIN_NAME.into(),
+            message: "standard input named twice".into(),
+        });
+    }
+    // One buffer per file is held at once: smaller ones when many files are merged (memory stays near 8 MiB).
+    let buf_size = if inputs.len() <= 8 {
+        input::READ_CHUNK
+    } else {
+        input::READ_CHUNK_MANY
+    };
+    let mut readers = Vec::with_capacity(inputs.len());
+    for (i, path) in inputs.iter().enumerate() {
+        let path = path.as_ref();
+        let Ok(index) = u16::try_from(i) else {
+            return Err(SourceError {
+                file: path.to_string_lossy().into_owned(),
+                message: format!("too many input files (at most {})", u16::MAX),
+            });
+        };
+        let opened = input::open_input(path)?;
+        readers.push(reader::FileReader::new(opened, index, buf_size)?);
+    }
+    Ok(Box::new(merge::Merged::new(readers)))
 }
