@@ -71,10 +71,7 @@ impl Analyzer {
         st.bytes = st.bytes.saturating_add(u64::from(pkt.orig_len));
         st.first = Some(st.first.map_or(pkt.ts, |f| f.min(pkt.ts)));
         st.last = Some(st.last.map_or(pkt.ts, |l| l.max(pkt.ts)));
-        let mark = Mark {
-            ts: pkt.ts,
-            at: pkt.at,
-        };
+        let mark = Mark { ts: pkt.ts, at: pkt.at };
         let decoded = self.decoder.decode(pkt);
         let Some(ip) = decoded.ip else {
             self.tracker.advance(pkt.ts);

@@ -74,11 +74,7 @@ fn every_capture_reads_without_panic() {
         };
         let t = Instant::now();
         let o = sweep(&dir.join(file));
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "{file} took {:?}",
-            t.elapsed()
-        );
+        assert!(t.elapsed() < Duration::from_secs(20), "{file} took {:?}", t.elapsed());
         results.insert(file.to_string(), o);
     }
     let full = results
@@ -89,10 +85,7 @@ fn every_capture_reads_without_panic() {
         .iter()
         .filter(|(_, o)| o.refused.is_none() && !o.warnings.is_empty())
         .collect();
-    let refused: Vec<_> = results
-        .iter()
-        .filter(|(_, o)| o.refused.is_some())
-        .collect();
+    let refused: Vec<_> = results.iter().filter(|(_, o)| o.refused.is_some()).collect();
     let packets: u64 = results.values().map(|o| o.packets).sum();
     let tcp: u64 = results.values().map(|o| o.tcp).sum();
     eprintln!(
@@ -103,11 +96,7 @@ fn every_capture_reads_without_panic() {
         start.elapsed()
     );
     for (f, o) in &warned {
-        eprintln!(
-            "  warn   {f}: {} packets; {}",
-            o.packets,
-            o.warnings.join(" | ")
-        );
+        eprintln!("  warn   {f}: {} packets; {}", o.packets, o.warnings.join(" | "));
     }
     for (f, o) in &refused {
         eprintln!("  refuse {f}: {}", o.refused.as_deref().unwrap_or(""));
@@ -151,8 +140,5 @@ const EXPECTED_WARNINGS: &[(&str, &str)] = &[
         "stopped at byte 3695",
     ),
     ("gopacket/le-test901.pcapng", "has version 2.0"),
-    (
-        "zeek/trunc/trunc-hdr.pcap",
-        "more than the snapshot length 1 (kept)",
-    ),
+    ("zeek/trunc/trunc-hdr.pcap", "more than the snapshot length 1 (kept)"),
 ];

@@ -18,10 +18,7 @@ fn corpus() -> Option<PathBuf> {
     if dir.join("reference").is_dir() {
         Some(dir)
     } else {
-        eprintln!(
-            "note: {} not found; tshark differential test skipped",
-            dir.display()
-        );
+        eprintln!("note: {} not found; tshark differential test skipped", dir.display());
         None
     }
 }
@@ -171,12 +168,9 @@ fn known_difference(file: &str, field: &str, t: &Row, o: &Ours) -> Option<&'stat
     // tshark shows the fields it could read with an expert warning; we report no TCP segment, as a receiving
     // stack drops such packets (Zeek too), and say why in `DecodeIssue::Malformed`. Not a bug on either side.
     if o.sport.is_empty()
-        && (o.issue.contains("data offset below 5")
-            || o.issue.contains("header longer than the IP payload"))
+        && (o.issue.contains("data offset below 5") || o.issue.contains("header longer than the IP payload"))
     {
-        return Some(
-            "bogus TCP header length: tshark shows the fields, we drop the segment (Malformed)",
-        );
+        return Some("bogus TCP header length: tshark shows the fields, we drop the segment (Malformed)");
     }
     // Only 12 bytes of TCP header captured (ports and sequence number, no flags): tshark shows the ports, we
     // report no segment (a segment needs its flags: 14 bytes). tcp_header_heapoverflow, fuzz-2006-06-26-2594.
@@ -250,11 +244,7 @@ fn tcp_fields_match_tshark() {
     let mut rows_checked = 0usize;
     let mut explained: HashMap<&'static str, usize> = HashMap::new();
     for (root, tsv) in &tsvs {
-        let rel = tsv
-            .strip_prefix(root)
-            .expect("prefix")
-            .to_string_lossy()
-            .into_owned();
+        let rel = tsv.strip_prefix(root).expect("prefix").to_string_lossy().into_owned();
         let file = rel.trim_end_matches(".tcp.tsv").to_string();
         let rows = read_rows(tsv);
         let ours = match ours_for(&dir.join(&file)) {
@@ -280,9 +270,7 @@ fn tcp_fields_match_tshark() {
             .collect();
         extra.sort_unstable();
         for f in extra {
-            failures.push(format!(
-                "{file} frame {f}: we decode a TCP segment, tshark shows none"
-            ));
+            failures.push(format!("{file} frame {f}: we decode a TCP segment, tshark shows none"));
         }
         for row in rows {
             rows_checked += 1;
@@ -318,19 +306,12 @@ fn tcp_fields_match_tshark() {
             }
         }
     }
-    eprintln!(
-        "{} reference files, {rows_checked} tshark rows checked",
-        tsvs.len()
-    );
+    eprintln!("{} reference files, {rows_checked} tshark rows checked", tsvs.len());
     for (why, n) in &explained {
         eprintln!("  {n} field(s) differ as documented: {why}");
     }
     for f in failures.iter().take(2000) {
         eprintln!("  {f}");
     }
-    assert!(
-        failures.is_empty(),
-        "{} differences from tshark",
-        failures.len()
-    );
+    assert!(failures.is_empty(), "{} differences from tshark", failures.len());
 }

@@ -2,9 +2,7 @@
 //! fragments, tunnels, ICMP quotes, lengths that disagree, and every prefix of a packet (no panic, ever).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use whoclosed::decode::{
-    DecodeIssue, Decoded, Decoder, Fragment, IcmpKind, SeqNum, TcpSegment, Transport,
-};
+use whoclosed::decode::{DecodeIssue, Decoded, Decoder, Fragment, IcmpKind, SeqNum, TcpSegment, Transport};
 use whoclosed::source::{LinkType, Packet, PacketRef};
 use whoclosed::ts::Ts;
 
@@ -73,13 +71,7 @@ fn one(link: LinkType, data: &[u8]) -> Summary {
     let p = pkt(link, data);
     let d = dec.decode(&p);
     let s = match d.transport {
-        Transport::Tcp(s) => Some((
-            d.ip.unwrap().src,
-            s.src_port,
-            s.seq.0,
-            s.payload.len(),
-            s.payload_len,
-        )),
+        Transport::Tcp(s) => Some((d.ip.unwrap().src, s.src_port, s.seq.0, s.payload.len(), s.payload_len)),
         _ => None,
     };
     (s, d.issue)
@@ -89,22 +81,11 @@ const SRC4: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
 
 #[test]
 fn ethernet_vlan_ipv4_tcp_with_options() {
-    let mut t = tcp_hdr(
-        443,
-        50_000,
-        1000,
-        0x18,
-        &[2, 4, 5, 0xb4, 1, 3, 3, 7, 4, 2, 0, 0],
-    );
+    let mut t = tcp_hdr(443, 50_000, 1000, 0x18, &[2, 4, 5, 0xb4, 1, 3, 3, 7, 4, 2, 0, 0]);
     t.extend_from_slice(b"payload!");
     let f = eth(
         0x8100,
-        &[
-            [0, 42].as_slice(),
-            &[0x08, 0x00],
-            &ipv4(6, &t, 0x1234, 0x4000),
-        ]
-        .concat(),
+        &[[0, 42].as_slice(), &[0x08, 0x00], &ipv4(6, &t, 0x1234, 0x4000)].concat(),
     );
     let mut dec = Decoder::new();
     let p = pkt(LinkType::ETHERNET, &f);
@@ -138,18 +119,13 @@ fn every_link_type_reaches_tcp() {
     let ip6 = ipv6(6, &tcp_hdr(1, 2, 3, 0x02, &[]));
     let mut sll = vec![0, 0, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0, 0x08, 0x00];
     sll.extend_from_slice(&ip4);
-    let mut sll2 = vec![
-        0x86, 0xdd, 0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0,
-    ];
+    let mut sll2 = vec![0x86, 0xdd, 0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0];
     sll2.extend_from_slice(&ip6);
     let cases: Vec<(LinkType, Vec<u8>)> = vec![
         (LinkType::ETHERNET, eth(0x0800, &ip4)),
         (
             LinkType::ETHERNET,
-            eth(
-                0x88a8,
-                &[&[0, 1, 0x81, 0x00, 0, 2, 0x86, 0xdd][..], &ip6].concat(),
-            ),
+            eth(0x88a8, &[&[0, 1, 0x81, 0x00, 0, 2, 0x86, 0xdd][..], &ip6].concat()),
         ),
         (LinkType::LINUX_SLL, sll),
         (LinkType::LINUX_SLL2, sll2),
@@ -162,10 +138,7 @@ fn every_link_type_reaches_tcp() {
         (LinkType::NULL, [&[30, 0, 0, 0][..], &ip6].concat()),
         (LinkType::NULL, [&[0, 0, 0, 28][..], &ip6].concat()),
         (LinkType::LOOP, [&[0, 0, 0, 2][..], &ip4].concat()),
-        (
-            LinkType(239),
-            [&[2, 0, 0, 0, 44, 0, 9, 0][..], &ip4].concat(),
-        ),
+        (LinkType(239), [&[2, 0, 0, 0, 44, 0, 9, 0][..], &ip4].concat()),
         (LinkType(9), [&[0xff, 0x03, 0x00, 0x21][..], &ip4].concat()),
     ];
     for (link, f) in &cases {
@@ -216,10 +189,7 @@ fn ipv4_options_padding_tso_and_lengths() {
     p.orig_len = full.len() as u32;
     let d = dec.decode(&p);
     let s = seg(&d);
-    assert_eq!(
-        (s.payload.len(), s.payload_len, s.header_truncated),
-        (10, 1000, false)
-    );
+    assert_eq!((s.payload.len(), s.payload_len, s.header_truncated), (10, 1000, false));
     // The IP length claims more than the frame had on the wire: cut to the frame, flagged.
     let mut liar = ipv4(6, &[t.clone(), vec![0xcc; 10]].concat(), 1, 0);
     liar[2..4].copy_from_slice(&900u16.to_be_bytes());
@@ -286,26 +256,14 @@ fn ipv6_extension_headers() {
     // ESP and no-next-header stop at the IP layer.
     let mut dec = Decoder::new();
     let esp = ipv6(50, &[0; 32]);
-    assert_eq!(
-        dec.decode(&pkt(LinkType::RAW, &esp)).transport,
-        Transport::Other(50)
-    );
+    assert_eq!(dec.decode(&pkt(LinkType::RAW, &esp)).transport, Transport::Other(50));
     let none = ipv6(59, &[]);
-    assert_eq!(
-        dec.decode(&pkt(LinkType::RAW, &none)).transport,
-        Transport::Other(59)
-    );
+    assert_eq!(dec.decode(&pkt(LinkType::RAW, &none)).transport, Transport::Other(59));
     // An extension header cut by the capture.
     let cut = ipv6(0, &[ext, t].concat());
     let d = dec.decode(&pkt(LinkType::RAW, &cut[..40 + 12]));
     assert!(
-        matches!(
-            d.issue,
-            Some(DecodeIssue::Truncated {
-                layer: "ipv6-ext",
-                ..
-            })
-        ),
+        matches!(d.issue, Some(DecodeIssue::Truncated { layer: "ipv6-ext", .. })),
         "{:?}",
         d.issue
     );
@@ -326,13 +284,7 @@ fn ipv4_fragments_piece_then_reassembled() {
     let f2 = ipv4(6, &payload[64..], 77, 8);
     let mut dec = Decoder::new();
     let d = dec.decode(&pkt(LinkType::RAW, &f1));
-    assert_eq!(
-        d.ip.unwrap().fragment,
-        Fragment::Piece {
-            offset: 0,
-            more: true
-        }
-    );
+    assert_eq!(d.ip.unwrap().fragment, Fragment::Piece { offset: 0, more: true });
     assert_eq!(d.issue, Some(DecodeIssue::Fragment));
     let s = seg(&d);
     assert_eq!(
@@ -350,10 +302,7 @@ fn ipv4_fragments_piece_then_reassembled() {
     // Out of order: the last piece first (held back), then the first completes the datagram.
     let mut dec = Decoder::new();
     let d = dec.decode(&pkt(LinkType::RAW, &f2));
-    assert_eq!(
-        (d.transport, d.issue),
-        (Transport::None, Some(DecodeIssue::Fragment))
-    );
+    assert_eq!((d.transport, d.issue), (Transport::None, Some(DecodeIssue::Fragment)));
     assert_eq!(
         d.ip.unwrap().fragment,
         Fragment::Piece {
@@ -396,12 +345,7 @@ fn ipv6_fragments_reassembled() {
 
 #[test]
 fn icmp_errors_quote_tcp() {
-    let quoted = ipv4(
-        6,
-        &tcp_hdr(40_000, 443, 0xdead_beef, 0x18, &[])[..8],
-        5,
-        0x4000,
-    );
+    let quoted = ipv4(6, &tcp_hdr(40_000, 443, 0xdead_beef, 0x18, &[])[..8], 5, 0x4000);
     let mut icmp = vec![3, 4, 0, 0, 0, 0, 0x05, 0x78];
     icmp.extend_from_slice(&quoted);
     let mut dec = Decoder::new();
@@ -445,9 +389,7 @@ fn tunnels_report_the_inner_packet() {
     let d = dec.decode(&pkt(LinkType::RAW, &f));
     assert_eq!(seg(&d).dst_port, 8);
     // VXLAN (UDP 4789) carrying Ethernet + IPv4.
-    let mut udp = vec![
-        0x30, 0x39, 0x12, 0xb5, 0, 0, 0, 0, 0x08, 0, 0, 0, 0, 0, 1, 0,
-    ];
+    let mut udp = vec![0x30, 0x39, 0x12, 0xb5, 0, 0, 0, 0, 0x08, 0, 0, 0, 0, 0, 1, 0];
     udp.extend(eth(0x0800, &inner));
     let f = ipv4(17, &udp, 4, 0);
     let d = dec.decode(&pkt(LinkType::RAW, &f));
@@ -455,52 +397,30 @@ fn tunnels_report_the_inner_packet() {
     // Plain UDP is just "another protocol".
     let udp = vec![0x00, 0x35, 0x12, 0x34, 0, 12, 0, 0, 1, 2, 3, 4];
     assert_eq!(
-        dec.decode(&pkt(LinkType::RAW, &ipv4(17, &udp, 5, 0)))
-            .transport,
+        dec.decode(&pkt(LinkType::RAW, &ipv4(17, &udp, 5, 0))).transport,
         Transport::Other(17)
     );
     // A truncated inner packet: the outer one is reported.
     let f = ipv4(4, &inner[..10], 6, 0);
     let d = dec.decode(&pkt(LinkType::RAW, &f));
-    assert_eq!(
-        (d.transport, d.ip.unwrap().src),
-        (Transport::Other(4), SRC4)
-    );
-    assert!(matches!(
-        d.issue,
-        Some(DecodeIssue::Truncated { layer: "ipv4", .. })
-    ));
+    assert_eq!((d.transport, d.ip.unwrap().src), (Transport::Other(4), SRC4));
+    assert!(matches!(d.issue, Some(DecodeIssue::Truncated { layer: "ipv4", .. })));
 }
 
 #[test]
 fn no_prefix_or_garbage_panics() {
-    let mut t = tcp_hdr(
-        1,
-        2,
-        3,
-        0x12,
-        &[2, 4, 5, 0xb4, 5, 10, 0, 0, 0, 1, 0, 0, 0, 2, 8, 10],
-    );
+    let mut t = tcp_hdr(1, 2, 3, 0x12, &[2, 4, 5, 0xb4, 5, 10, 0, 0, 0, 1, 0, 0, 0, 2, 8, 10]);
     t.extend_from_slice(&[0; 2]);
     let frames = [
         eth(
             0x8100,
-            &[
-                [0, 1, 0x88, 0x47, 0, 0, 0x11, 64].as_slice(),
-                &ipv4(6, &t, 1, 0),
-            ]
-            .concat(),
+            &[[0, 1, 0x88, 0x47, 0, 0, 0x11, 64].as_slice(), &ipv4(6, &t, 1, 0)].concat(),
         ),
         eth(
             0x86dd,
             &ipv6(
                 0,
-                &[
-                    vec![44, 0, 1, 4, 0, 0, 0, 0],
-                    vec![6, 0, 0, 1, 0, 0, 0, 1],
-                    t.clone(),
-                ]
-                .concat(),
+                &[vec![44, 0, 1, 4, 0, 0, 0, 0], vec![6, 0, 0, 1, 0, 0, 0, 1], t.clone()].concat(),
             ),
         ),
         eth(

@@ -45,9 +45,8 @@ fn endpoint_matches(want: &str, got: &str) -> bool {
 
 pub fn check(expected: &Path) -> Result<(), String> {
     let cap = capture_for(expected).ok_or("no capture beside it")?;
-    let want: Value =
-        serde_json::from_str(&std::fs::read_to_string(expected).map_err(|e| e.to_string())?)
-            .map_err(|e| format!("bad expected file: {e}"))?;
+    let want: Value = serde_json::from_str(&std::fs::read_to_string(expected).map_err(|e| e.to_string())?)
+        .map_err(|e| format!("bad expected file: {e}"))?;
     let out = Command::new(env!("CARGO_BIN_EXE_whoclosed"))
         .args(["--format", "json"])
         .arg(&cap)
@@ -60,8 +59,7 @@ pub fn check(expected: &Path) -> Result<(), String> {
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    let got: Value =
-        serde_json::from_slice(&out.stdout).map_err(|e| format!("bad JSON output: {e}"))?;
+    let got: Value = serde_json::from_slice(&out.stdout).map_err(|e| format!("bad JSON output: {e}"))?;
     let empty = Vec::new();
     let want_conns = want["connections"].as_array().unwrap_or(&empty);
     let got_conns = got["connections"].as_array().unwrap_or(&empty);
@@ -73,10 +71,7 @@ pub fn check(expected: &Path) -> Result<(), String> {
             got_conns.len(),
             got_conns
                 .iter()
-                .map(|c| format!(
-                    "{} → {} {} {}",
-                    c["client"], c["server"], c["closed_by"], c["cause"]
-                ))
+                .map(|c| format!("{} → {} {} {}", c["client"], c["server"], c["closed_by"], c["cause"]))
                 .collect::<Vec<_>>()
         ));
     }
@@ -86,10 +81,7 @@ pub fn check(expected: &Path) -> Result<(), String> {
             if let Some(ws) = w[key].as_str()
                 && !endpoint_matches(ws, g[key].as_str().unwrap_or(""))
             {
-                errs.push(format!(
-                    "connection {n}: {key} {ws} expected, {} reported",
-                    g[key]
-                ));
+                errs.push(format!("connection {n}: {key} {ws} expected, {} reported", g[key]));
             }
         }
         for key in ["closed_by", "cause"] {
@@ -134,17 +126,10 @@ fn every_fixture_gets_its_expected_verdict() {
     let mut failures = Vec::new();
     for f in &files {
         if let Err(e) = check(f) {
-            failures.push(format!(
-                "{}:\n    {e}",
-                f.strip_prefix(&root).unwrap_or(f).display()
-            ));
+            failures.push(format!("{}:\n    {e}", f.strip_prefix(&root).unwrap_or(f).display()));
         }
     }
-    eprintln!(
-        "golden: {} fixtures checked, {} failed",
-        files.len(),
-        failures.len()
-    );
+    eprintln!("golden: {} fixtures checked, {} failed", files.len(), failures.len());
     assert!(
         failures.is_empty(),
         "{} of {} fixtures wrong:\n{}",

@@ -36,20 +36,8 @@ impl Drop for TempDir {
 fn pcap_header(big: bool, nanos: bool, snaplen: u32, link: u32) -> Vec<u8> {
     let magic: u32 = if nanos { 0xa1b2_3c4d } else { 0xa1b2_c3d4 };
     let mut v = Vec::new();
-    let w32 = |v: &mut Vec<u8>, x: u32| {
-        v.extend_from_slice(&if big {
-            x.to_be_bytes()
-        } else {
-            x.to_le_bytes()
-        })
-    };
-    let w16 = |v: &mut Vec<u8>, x: u16| {
-        v.extend_from_slice(&if big {
-            x.to_be_bytes()
-        } else {
-            x.to_le_bytes()
-        })
-    };
+    let w32 = |v: &mut Vec<u8>, x: u32| v.extend_from_slice(&if big { x.to_be_bytes() } else { x.to_le_bytes() });
+    let w16 = |v: &mut Vec<u8>, x: u16| v.extend_from_slice(&if big { x.to_be_bytes() } else { x.to_le_bytes() });
     w32(&mut v, magic);
     w16(&mut v, 2);
     w16(&mut v, 4);
@@ -63,11 +51,7 @@ fn pcap_header(big: bool, nanos: bool, snaplen: u32, link: u32) -> Vec<u8> {
 fn pcap_record(big: bool, sec: u32, frac: u32, data: &[u8], orig: u32) -> Vec<u8> {
     let mut v = Vec::new();
     for x in [sec, frac, data.len() as u32, orig] {
-        v.extend_from_slice(&if big {
-            x.to_be_bytes()
-        } else {
-            x.to_le_bytes()
-        });
+        v.extend_from_slice(&if big { x.to_be_bytes() } else { x.to_le_bytes() });
     }
     v.extend_from_slice(data);
     v
@@ -75,9 +59,7 @@ fn pcap_record(big: bool, sec: u32, frac: u32, data: &[u8], orig: u32) -> Vec<u8
 
 /// A raw IPv4/TCP packet (link type RAW) from `sport`, with `n` as sequence number.
 fn ip_tcp(sport: u16, n: u32) -> Vec<u8> {
-    let mut v = vec![
-        0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
-    ];
+    let mut v = vec![0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2];
     v.extend_from_slice(&sport.to_be_bytes());
     v.extend_from_slice(&[0, 80]);
     v.extend_from_slice(&n.to_be_bytes());
@@ -99,11 +81,7 @@ fn block(big: bool, btype: u32, body: &[u8]) -> Vec<u8> {
     let pad = (4 - body.len() % 4) % 4;
     let len = (12 + body.len() + pad) as u32;
     let w = |x: u32| {
-        if big {
-            x.to_be_bytes()
-        } else {
-            x.to_le_bytes()
-        }
+        if big { x.to_be_bytes() } else { x.to_le_bytes() }
     };
     let mut v = Vec::new();
     v.extend_from_slice(&w(btype));
@@ -121,16 +99,8 @@ fn shb(big: bool) -> Vec<u8> {
     } else {
         0x1a2b_3c4du32.to_le_bytes()
     });
-    body.extend_from_slice(&if big {
-        1u16.to_be_bytes()
-    } else {
-        1u16.to_le_bytes()
-    });
-    body.extend_from_slice(&if big {
-        0u16.to_be_bytes()
-    } else {
-        0u16.to_le_bytes()
-    });
+    body.extend_from_slice(&if big { 1u16.to_be_bytes() } else { 1u16.to_le_bytes() });
+    body.extend_from_slice(&if big { 0u16.to_be_bytes() } else { 0u16.to_le_bytes() });
     body.extend_from_slice(&[0xff; 8]);
     block(big, 0x0A0D_0D0A, &body)
 }
@@ -138,11 +108,7 @@ fn shb(big: bool) -> Vec<u8> {
 /// An IDB with optional if_tsresol (option 9) and if_tsoffset (option 14).
 fn idb(big: bool, link: u16, snaplen: u32, tsresol: Option<u8>, tsoffset: Option<i64>) -> Vec<u8> {
     let w16 = |x: u16| {
-        if big {
-            x.to_be_bytes()
-        } else {
-            x.to_le_bytes()
-        }
+        if big { x.to_be_bytes() } else { x.to_le_bytes() }
     };
     let mut body = Vec::new();
     body.extend_from_slice(&w16(link));
@@ -160,11 +126,7 @@ fn idb(big: bool, link: u16, snaplen: u32, tsresol: Option<u8>, tsoffset: Option
     if let Some(o) = tsoffset {
         body.extend_from_slice(&w16(14));
         body.extend_from_slice(&w16(8));
-        body.extend_from_slice(&if big {
-            o.to_be_bytes()
-        } else {
-            o.to_le_bytes()
-        });
+        body.extend_from_slice(&if big { o.to_be_bytes() } else { o.to_le_bytes() });
     }
     if tsresol.is_some() || tsoffset.is_some() {
         body.extend_from_slice(&[0, 0, 0, 0]);
@@ -174,11 +136,7 @@ fn idb(big: bool, link: u16, snaplen: u32, tsresol: Option<u8>, tsoffset: Option
 
 fn epb(big: bool, iface: u32, ticks: u64, data: &[u8], orig: u32) -> Vec<u8> {
     let w = |x: u32| {
-        if big {
-            x.to_be_bytes()
-        } else {
-            x.to_le_bytes()
-        }
+        if big { x.to_be_bytes() } else { x.to_le_bytes() }
     };
     let mut body = Vec::new();
     body.extend_from_slice(&w(iface));
@@ -192,11 +150,7 @@ fn epb(big: bool, iface: u32, ticks: u64, data: &[u8], orig: u32) -> Vec<u8> {
 
 fn spb(big: bool, data: &[u8], orig: u32) -> Vec<u8> {
     let mut body = Vec::new();
-    body.extend_from_slice(&if big {
-        orig.to_be_bytes()
-    } else {
-        orig.to_le_bytes()
-    });
+    body.extend_from_slice(&if big { orig.to_be_bytes() } else { orig.to_le_bytes() });
     body.extend_from_slice(data);
     block(big, 3, &body)
 }
@@ -214,25 +168,10 @@ fn read_all<P: AsRef<Path>>(paths: &[P]) -> Read {
     let mut src = source::open(paths).unwrap_or_else(|e| panic!("open failed: {e}"));
     let mut packets = Vec::new();
     while let Some(p) = src.next_packet() {
-        packets.push((
-            p.at.file,
-            p.at.frame,
-            p.ts.nanos(),
-            p.link.0,
-            p.data.len(),
-            p.orig_len,
-        ));
+        packets.push((p.at.file, p.at.frame, p.ts.nanos(), p.link.0, p.data.len(), p.orig_len));
     }
-    let warnings = src
-        .take_warnings()
-        .into_iter()
-        .map(|w| w.to_string())
-        .collect();
-    Read {
-        packets,
-        warnings,
-        src,
-    }
+    let warnings = src.take_warnings().into_iter().map(|w| w.to_string()).collect();
+    Read { packets, warnings, src }
 }
 
 fn open_err<P: AsRef<Path>>(paths: &[P]) -> SourceError {
@@ -280,10 +219,7 @@ fn refused_inputs_name_the_file_and_the_problem() {
         "it is text (starts with \"GET / HTTP/1.1\")",
     );
     assert_err(
-        &d.file(
-            "page.pcap",
-            b"<!DOCTYPE html>\n<html><body>404</body></html>",
-        ),
+        &d.file("page.pcap", b"<!DOCTYPE html>\n<html><body>404</body></html>"),
         "HTML",
     );
     assert_err(
@@ -294,8 +230,7 @@ fn refused_inputs_name_the_file_and_the_problem() {
     assert_err(&d.0.join("missing.pcap"), "no such file");
     // gzip around something that is not a capture.
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(b"just some text, not a capture at all")
-        .unwrap();
+    gz.write_all(b"just some text, not a capture at all").unwrap();
     assert_err(
         &d.file("text.gz", &gz.finish().unwrap()),
         "gzip-compressed, but not a pcap or pcapng file",
@@ -328,10 +263,7 @@ fn non_utf8_file_names_open_and_print() {
     assert!(r.src.files()[0].path.contains("caf\u{fffd}.pcap"));
     std::fs::write(&p, b"").unwrap();
     let e = open_err(&[&p]);
-    assert!(
-        e.to_string().contains("caf\u{fffd}.pcap: empty file"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("caf\u{fffd}.pcap: empty file"), "{e}");
 }
 
 // ---- classic pcap ----
@@ -350,10 +282,7 @@ fn big_endian_nanosecond_pcap() {
     assert_eq!(r.packets[0], (0, 1, 1_700_000_000_123_456_789, 1, 54, 54));
     assert_eq!(r.packets[1].2, 1_700_000_001_000_000_005);
     let info = &r.src.files()[0];
-    assert_eq!(
-        (info.format.as_str(), info.snaplen, info.packets),
-        ("pcap", 65535, 2)
-    );
+    assert_eq!((info.format.as_str(), info.snaplen, info.packets), ("pcap", 65535, 2));
     assert_eq!(info.link_types, vec!["EN10MB".to_string()]);
 }
 
@@ -406,7 +335,12 @@ fn truncated_last_record_is_a_warning() {
     f.extend_from_slice(&[1, 2, 3, 4, 5]);
     let r = read_all(&[d.file("cut-hdr.pcap", &f)]);
     assert_eq!(r.packets.len(), 1);
-    assert!(r.warnings[0].ends_with("stopped at byte 80: the last record is cut (its header needs 16 bytes, file ends after 5)"), "{:?}", r.warnings);
+    assert!(
+        r.warnings[0]
+            .ends_with("stopped at byte 80: the last record is cut (its header needs 16 bytes, file ends after 5)"),
+        "{:?}",
+        r.warnings
+    );
 }
 
 #[test]
@@ -442,9 +376,7 @@ fn caplen_over_snaplen_is_kept_and_oversized_records_are_cut() {
     assert_eq!(r.packets.len(), 2);
     assert_eq!(r.packets[0].4, 40);
     assert_eq!(r.warnings.len(), 1);
-    assert!(r.warnings[0].contains(
-        "record at byte 24 has 40 captured bytes, more than the snapshot length 30 (kept)"
-    ));
+    assert!(r.warnings[0].contains("record at byte 24 has 40 captured bytes, more than the snapshot length 30 (kept)"));
     // A 300 000-byte record in a file whose snapshot length allows it: the first 256 KiB are kept, the rest
     // skipped, and the next record is read normally.
     let mut f = pcap_header(false, false, 1 << 20, 101);
@@ -476,19 +408,14 @@ fn gzip_files_are_read_transparently() {
     assert!(r.warnings.is_empty());
     let info = &r.src.files()[0];
     assert!(info.gzip);
-    assert_eq!(
-        r.src.progress(),
-        (bytes.len() as u64, Some(bytes.len() as u64))
-    );
+    assert_eq!(r.src.progress(), (bytes.len() as u64, Some(bytes.len() as u64)));
     assert!(r.src.next_packet().is_none());
     // A gzip file cut short: the records before the damage are read, then a warning.
     let p = d.file("cut.pcap.gz", &bytes[..bytes.len() / 2]);
     let r = read_all(&[&p]);
     assert!(!r.packets.is_empty() && r.packets.len() < 50);
     assert!(
-        r.warnings
-            .iter()
-            .any(|w| w.contains("cut.pcap.gz: stopped at byte")),
+        r.warnings.iter().any(|w| w.contains("cut.pcap.gz: stopped at byte")),
         "{:?}",
         r.warnings
     );
@@ -531,10 +458,7 @@ fn pcapng_sections_interfaces_and_blocks() {
     assert_eq!(r.packets[0].2, 1_500_000_000);
     assert_eq!(r.packets[1].2, 103_500_000_000);
     assert_eq!(r.packets[2].2, 103_500_000_000);
-    assert_eq!(
-        (r.packets[3].2, r.packets[3].3, r.packets[3].4),
-        (2_000_000_007, 1, 54)
-    );
+    assert_eq!((r.packets[3].2, r.packets[3].3, r.packets[3].4), (2_000_000_007, 1, 54));
     assert_eq!((r.packets[4].4, r.packets[4].5), (30, 54));
     assert_eq!(r.warnings.len(), 3, "{:?}", r.warnings);
     assert!(r.warnings[0].contains(&format!(
@@ -544,10 +468,7 @@ fn pcapng_sections_interfaces_and_blocks() {
     assert!(r.warnings[2].contains("54 captured bytes, more than the snapshot length 30 (kept)"));
     let info = &r.src.files()[0];
     assert_eq!(info.format, "pcapng");
-    assert_eq!(
-        info.link_types,
-        vec!["RAW".to_string(), "EN10MB".to_string()]
-    );
+    assert_eq!(info.link_types, vec!["RAW".to_string(), "EN10MB".to_string()]);
     assert_eq!((info.snaplen, info.packets), (30, 5));
 }
 
@@ -567,7 +488,13 @@ fn pcapng_broken_framing_stops() {
     f.extend(epb(false, 0, 3, &pkt, 40));
     let r = read_all(&[d.file("framing.pcapng", &f)]);
     assert_eq!(r.packets.len(), 1);
-    assert!(r.warnings[0].contains(&format!("stopped at byte {at}: block of type 0x00000006 is damaged (leading length 72, trailing length 12)")), "{:?}", r.warnings);
+    assert!(
+        r.warnings[0].contains(&format!(
+            "stopped at byte {at}: block of type 0x00000006 is damaged (leading length 72, trailing length 12)"
+        )),
+        "{:?}",
+        r.warnings
+    );
     // An impossible length.
     let mut f = shb(false);
     f.extend(idb(false, 101, 0, None, None));
@@ -575,11 +502,7 @@ fn pcapng_broken_framing_stops() {
     f.extend_from_slice(&7u32.to_le_bytes());
     f.extend_from_slice(&[0; 16]);
     let r = read_all(&[d.file("impossible.pcapng", &f)]);
-    assert!(
-        r.warnings[0].contains("has an impossible length 7"),
-        "{:?}",
-        r.warnings
-    );
+    assert!(r.warnings[0].contains("has an impossible length 7"), "{:?}", r.warnings);
     // Cut in the middle of a block.
     let mut f = shb(false);
     f.extend(idb(false, 101, 0, None, None));
@@ -608,17 +531,9 @@ fn files_merge_in_time_order_ties_keep_file_order() {
         b.extend(pcap_record(false, *t, 0, &ip_tcp(2, i as u32), 40));
     }
     let c = pcap_header(false, false, 65535, 101);
-    let (pa, pb, pc) = (
-        d.file("a.pcap", &a),
-        d.file("b.pcap", &b),
-        d.file("c.pcap", &c),
-    );
+    let (pa, pb, pc) = (d.file("a.pcap", &a), d.file("b.pcap", &b), d.file("c.pcap", &c));
     let mut r = read_all(&[&pa, &pb, &pc]);
-    let order: Vec<(u16, u64, i64)> = r
-        .packets
-        .iter()
-        .map(|p| (p.0, p.1, p.2 / 1_000_000_000))
-        .collect();
+    let order: Vec<(u16, u64, i64)> = r.packets.iter().map(|p| (p.0, p.1, p.2 / 1_000_000_000)).collect();
     assert_eq!(
         order,
         vec![
@@ -631,10 +546,7 @@ fn files_merge_in_time_order_ties_keep_file_order() {
         ]
     );
     let files = r.src.files();
-    assert_eq!(
-        files.iter().map(|f| f.packets).collect::<Vec<_>>(),
-        vec![3, 3, 0]
-    );
+    assert_eq!(files.iter().map(|f| f.packets).collect::<Vec<_>>(), vec![3, 3, 0]);
     let total = (a.len() + b.len() + c.len()) as u64;
     assert_eq!(r.src.progress(), (total, Some(total)));
     assert!(r.src.next_packet().is_none());
@@ -645,10 +557,7 @@ fn files_merge_in_time_order_ties_keep_file_order() {
     }
     let r = read_all(&[d.file("back.pcap", &back)]);
     assert_eq!(
-        r.packets
-            .iter()
-            .map(|p| p.2 / 1_000_000_000)
-            .collect::<Vec<_>>(),
+        r.packets.iter().map(|p| p.2 / 1_000_000_000).collect::<Vec<_>>(),
         vec![50, 40, 60]
     );
     assert!(r.warnings.is_empty());
@@ -711,15 +620,8 @@ fn stdin_child() {
             while src.next_packet().is_some() {
                 n += 1;
             }
-            let w: Vec<String> = src
-                .take_warnings()
-                .into_iter()
-                .map(|w| w.to_string())
-                .collect();
-            println!(
-                "RESULT packets={n} warnings={w:?} progress={:?}",
-                src.progress()
-            );
+            let w: Vec<String> = src.take_warnings().into_iter().map(|w| w.to_string()).collect();
+            println!("RESULT packets={n} warnings={w:?} progress={:?}", src.progress());
         }
         Err(e) => println!("RESULT error={e}"),
     }

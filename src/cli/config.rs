@@ -42,21 +42,18 @@ impl Config {
             ));
         }
         if inputs.iter().filter(|i| *i == "-").count() > 1 {
-            return Err(CliError::Usage(
-                "standard input (`-`) can be read only once".into(),
-            ));
+            return Err(CliError::Usage("standard input (`-`) can be read only once".into()));
         }
         let mut hosts = Vec::new();
         for h in &a.host {
             let t = h.trim_start_matches('[').trim_end_matches(']');
-            hosts.push(t.parse().map_err(|_| {
-                CliError::Usage(format!("--host {h}: not an IPv4 or IPv6 address"))
-            })?);
+            hosts.push(
+                t.parse()
+                    .map_err(|_| CliError::Usage(format!("--host {h}: not an IPv4 or IPv6 address")))?,
+            );
         }
         if a.max_connections == 0 {
-            return Err(CliError::Usage(
-                "--max-connections must be at least 1".into(),
-            ));
+            return Err(CliError::Usage("--max-connections must be at least 1".into()));
         }
         let mut settings = Settings::default();
         settings.tcp.max_connections = a.max_connections;

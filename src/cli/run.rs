@@ -37,18 +37,14 @@ impl Progress {
                 return;
             }
             let bar = match total {
-                Some(t) => ProgressBar::with_draw_target(Some(t), ProgressDrawTarget::stderr())
-                    .with_style(
-                        ProgressStyle::with_template(
-                            "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-                        )
+                Some(t) => ProgressBar::with_draw_target(Some(t), ProgressDrawTarget::stderr()).with_style(
+                    ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
                         .unwrap_or_else(|_| ProgressStyle::default_bar()),
-                    ),
-                None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
-                    .with_style(
-                        ProgressStyle::with_template("{spinner} {bytes} read, {bytes_per_sec}")
-                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-                    ),
+                ),
+                None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).with_style(
+                    ProgressStyle::with_template("{spinner} {bytes} read, {bytes_per_sec}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                ),
             };
             self.bar = Some(bar);
         }
@@ -198,10 +194,7 @@ impl FrameWriter {
         match self.format {
             Format::Json => out.write_all(b"{\"frames\": [\n"),
             Format::Markdown => {
-                writeln!(
-                    out,
-                    "| frame | conn | dir | stream | type | flags | length | details |"
-                )?;
+                writeln!(out, "| frame | conn | dir | stream | type | flags | length | details |")?;
                 writeln!(out, "|---:|---:|---|---:|---|---|---:|---|")
             }
             Format::Html => writeln!(
@@ -218,12 +211,7 @@ impl FrameWriter {
     }
 
     /// Writes a batch of frames; with `--conn`, only those connections' frames.
-    fn write(
-        &mut self,
-        out: &mut dyn Write,
-        batch: &[(u64, FrameRecord)],
-        conns: &[u64],
-    ) -> io::Result<()> {
+    fn write(&mut self, out: &mut dyn Write, batch: &[(u64, FrameRecord)], conns: &[u64]) -> io::Result<()> {
         for (conn, f) in batch {
             if !conns.is_empty() && !conns.contains(conn) {
                 continue;

@@ -63,9 +63,7 @@ pub(crate) struct Reassembler {
 impl std::fmt::Debug for Reassembler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let pending = self.slots.iter().filter(|s| s.key.is_some()).count();
-        f.debug_struct("Reassembler")
-            .field("pending", &pending)
-            .finish()
+        f.debug_struct("Reassembler").field("pending", &pending).finish()
     }
 }
 
@@ -116,11 +114,7 @@ impl Reassembler {
                         // Evict the datagram that waited longest.
                         let mut oldest = 0;
                         for (i, s) in self.slots.iter().enumerate() {
-                            if self
-                                .slots
-                                .get(oldest)
-                                .is_some_and(|o| s.last_seen < o.last_seen)
-                            {
+                            if self.slots.get(oldest).is_some_and(|o| s.last_seen < o.last_seen) {
                                 oldest = i;
                             }
                         }
@@ -241,14 +235,8 @@ mod tests {
     fn out_of_order_and_overlap() {
         let mut r = Reassembler::default();
         let t = Ts::from_nanos(0);
-        assert!(matches!(
-            r.add(key(1), t, 16, false, &[3; 8], None),
-            Added::Pending
-        ));
-        assert!(matches!(
-            r.add(key(1), t, 8, true, &[2; 12], None),
-            Added::Pending
-        ));
+        assert!(matches!(r.add(key(1), t, 16, false, &[3; 8], None), Added::Pending));
+        assert!(matches!(r.add(key(1), t, 8, true, &[2; 12], None), Added::Pending));
         let Added::Complete(i) = r.add(key(1), t, 0, true, &[1; 8], Some((hdr(), 6))) else {
             panic!()
         };
@@ -285,14 +273,7 @@ mod tests {
             Added::Complete(_)
         ));
         // Timeout in packet time.
-        r.add(
-            key(500),
-            Ts::from_nanos(0),
-            0,
-            true,
-            &[0; 8],
-            Some((hdr(), 6)),
-        );
+        r.add(key(500), Ts::from_nanos(0), 0, true, &[0; 8], Some((hdr(), 6)));
         let later = Ts::from_nanos(0).plus(Dur::from_secs(31));
         assert!(matches!(
             r.add(key(500), later, 8, false, &[0; 8], None),

@@ -142,9 +142,7 @@ mod tests {
     use super::*;
 
     fn ipv4_tcp_quote() -> Vec<u8> {
-        let mut q = vec![
-            0x45, 0, 0, 40, 0, 1, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
-        ];
+        let mut q = vec![0x45, 0, 0, 40, 0, 1, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2];
         q.extend_from_slice(&[0x04, 0xd2, 0x01, 0xbb, 0, 0, 0x30, 0x39]);
         q
     }
@@ -156,10 +154,7 @@ mod tests {
         let m = parse_v4(&b, 0).unwrap();
         assert_eq!(m.kind, IcmpKind::PacketTooBig { mtu: 1500 });
         let q = m.quoted.unwrap();
-        assert_eq!(
-            (q.src_port, q.dst_port, q.seq),
-            (1234, 443, Some(SeqNum(12345)))
-        );
+        assert_eq!((q.src_port, q.dst_port, q.seq), (1234, 443, Some(SeqNum(12345))));
         assert_eq!(q.dst, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)));
         // Only 4 bytes of TCP quoted: ports but no sequence number.
         let m = parse_v4(&b[..8 + 24], 0).unwrap();
@@ -186,10 +181,7 @@ mod tests {
         let m = parse_v6(&b, 0).unwrap();
         assert_eq!(m.kind, IcmpKind::PacketTooBig { mtu: 1280 });
         let q = m.quoted.unwrap();
-        assert_eq!(
-            (q.src_port, q.dst_port, q.seq),
-            (80, 40000, Some(SeqNum(7)))
-        );
+        assert_eq!((q.src_port, q.dst_port, q.seq), (80, 40000, Some(SeqNum(7))));
         // Cut inside the extension header: no quote, no panic.
         let m = parse_v6(&b[..8 + 40 + 3], 0).unwrap();
         assert_eq!(m.quoted, None);

@@ -74,14 +74,7 @@ pub(crate) fn ip<'a>(
 }
 
 /// `room`: bytes on the wire from `off` to the end of the frame.
-fn ipv4<'a>(
-    frag: Option<&'a mut Reassembler>,
-    b: &'a [u8],
-    off: usize,
-    room: usize,
-    ts: Ts,
-    depth: u8,
-) -> Decoded<'a> {
+fn ipv4<'a>(frag: Option<&'a mut Reassembler>, b: &'a [u8], off: usize, room: usize, ts: Ts, depth: u8) -> Decoded<'a> {
     let h = tail(b, off);
     if h.len() < 20 {
         return stop(
@@ -153,21 +146,8 @@ fn ipv4<'a>(
     let more = ff & 0x2000 != 0;
     let foff = u32::from(ff & 0x1fff) * 8;
     if !more && foff == 0 {
-        let d = transport(
-            frag,
-            hdr,
-            proto,
-            payload,
-            payload_wire,
-            off + ihl,
-            ts,
-            depth,
-        );
-        return if long {
-            longer_than_frame(d, "ipv4")
-        } else {
-            d
-        };
+        let d = transport(frag, hdr, proto, payload, payload_wire, off + ihl, ts, depth);
+        return if long { longer_than_frame(d, "ipv4") } else { d };
     }
     hdr.fragment = Fragment::Piece {
         offset: foff as u16,
@@ -249,14 +229,7 @@ fn fragment<'a>(
     stop(Some(hdr), DecodeIssue::Fragment)
 }
 
-fn ipv6<'a>(
-    frag: Option<&'a mut Reassembler>,
-    b: &'a [u8],
-    off: usize,
-    room: usize,
-    ts: Ts,
-    depth: u8,
-) -> Decoded<'a> {
+fn ipv6<'a>(frag: Option<&'a mut Reassembler>, b: &'a [u8], off: usize, room: usize, ts: Ts, depth: u8) -> Decoded<'a> {
     let h = tail(b, off);
     if h.len() < 40 {
         return stop(
@@ -294,11 +267,7 @@ fn ipv6<'a>(
     let body = range(h, 40, 40 + wire);
     let wire = u32::try_from(wire).unwrap_or(u32::MAX);
     let d = v6_chain(frag, hdr, byte(h, 6), body, wire, off + 40, ts, depth);
-    if plen > room {
-        longer_than_frame(d, "ipv6")
-    } else {
-        d
-    }
+    if plen > room { longer_than_frame(d, "ipv6") } else { d }
 }
 
 /// Walks IPv6 extension headers from `body[0]` (next header `nh`) to the transport.
@@ -322,24 +291,9 @@ fn v6_chain<'a>(
             _ => {
                 let Some(rest_wire) = wire.checked_sub(pos as u32) else {
                     let what = "extension headers longer than the payload";
-                    return stop(
-                        Some(hdr),
-                        DecodeIssue::Malformed {
-                            layer: "ipv6",
-                            what,
-                        },
-                    );
+                    return stop(Some(hdr), DecodeIssue::Malformed { layer: "ipv6", what });
                 };
-                return transport(
-                    frag,
-                    hdr,
-                    nh,
-                    tail(body, pos),
-                    rest_wire,
-                    at + pos,
-                    ts,
-                    depth,
-                );
+                return transport(frag, hdr, nh, tail(body, pos), rest_wire, at + pos, ts, depth);
             }
         };
         let have = body.len().saturating_sub(pos);
@@ -370,23 +324,11 @@ fn v6_chain<'a>(
             }
             if frag.is_none() && matches!(hdr.fragment, Fragment::Reassembled { .. }) {
                 let what = "fragment header inside a reassembled datagram";
-                return stop(
-                    Some(hdr),
-                    DecodeIssue::Malformed {
-                        layer: "ipv6",
-                        what,
-                    },
-                );
+                return stop(Some(hdr), DecodeIssue::Malformed { layer: "ipv6", what });
             }
             let Some(rest_wire) = wire.checked_sub(pos as u32) else {
                 let what = "extension headers longer than the payload";
-                return stop(
-                    Some(hdr),
-                    DecodeIssue::Malformed {
-                        layer: "ipv6",
-                        what,
-                    },
-                );
+                return stop(Some(hdr), DecodeIssue::Malformed { layer: "ipv6", what });
             };
             hdr.fragment = Fragment::Piece {
                 offset: foff as u16,

@@ -136,13 +136,7 @@ fn ethernet(b: &[u8], off: usize, end: &mut usize) -> Result<(Net, usize), Decod
 }
 
 /// Follows an EtherType (and the tags, label stacks and encapsulations it announces) to the IP header.
-fn ethertype(
-    b: &[u8],
-    mut off: usize,
-    mut et: u16,
-    depth: u8,
-    end: &mut usize,
-) -> Result<(Net, usize), DecodeIssue> {
+fn ethertype(b: &[u8], mut off: usize, mut et: u16, depth: u8, end: &mut usize) -> Result<(Net, usize), DecodeIssue> {
     for _ in 0..MAX_TAGS {
         match et {
             0x0800 => return Ok((Net::V4, off)),
@@ -314,17 +308,11 @@ mod tests {
 
     #[test]
     fn ethernet_with_tag_stacks() {
-        assert_eq!(
-            locate(LinkType::ETHERNET, &eth(0x0800, &[0x45])),
-            Ok((Net::V4, 14))
-        );
+        assert_eq!(locate(LinkType::ETHERNET, &eth(0x0800, &[0x45])), Ok((Net::V4, 14)));
         // QinQ: 802.1ad outer, 802.1Q inner, then IPv6.
         let f = eth(0x88a8, &[0, 1, 0x81, 0x00, 0, 2, 0x86, 0xdd, 0x60]);
         assert_eq!(locate(LinkType::ETHERNET, &f), Ok((Net::V6, 22)));
-        let f = eth(
-            0x9100,
-            &[0, 1, 0x81, 0x00, 0, 2, 0x81, 0x00, 0, 3, 0x08, 0x00],
-        );
+        let f = eth(0x9100, &[0, 1, 0x81, 0x00, 0, 2, 0x81, 0x00, 0, 3, 0x08, 0x00]);
         assert_eq!(locate(LinkType::ETHERNET, &f), Ok((Net::V4, 26)));
         // A tag cut short.
         let f = eth(0x8100, &[0, 1]);
@@ -387,51 +375,21 @@ mod tests {
         assert_eq!(locate(LinkType::IPV6, &[0x60]), Ok((Net::V6, 0)));
         assert_eq!(locate(LinkType::RAW, &[0x15]), Err(DecodeIssue::NotIp));
         // NULL in both byte orders, IPv6 as the BSDs number it.
-        assert_eq!(
-            locate(LinkType::NULL, &[2, 0, 0, 0, 0x45]),
-            Ok((Net::V4, 4))
-        );
-        assert_eq!(
-            locate(LinkType::NULL, &[0, 0, 0, 2, 0x45]),
-            Ok((Net::V4, 4))
-        );
-        assert_eq!(
-            locate(LinkType::NULL, &[30, 0, 0, 0, 0x60]),
-            Ok((Net::V6, 4))
-        );
-        assert_eq!(
-            locate(LinkType::NULL, &[0, 0, 0, 24, 0x60]),
-            Ok((Net::V6, 4))
-        );
-        assert_eq!(
-            locate(LinkType::NULL, &[7, 0, 0, 0]),
-            Err(DecodeIssue::NotIp)
-        );
-        assert_eq!(
-            locate(LinkType::LOOP, &[0, 0, 0, 2, 0x45]),
-            Ok((Net::V4, 4))
-        );
-        assert_eq!(
-            locate(LinkType(147), &[0; 40]),
-            Err(DecodeIssue::UnsupportedLink(147))
-        );
+        assert_eq!(locate(LinkType::NULL, &[2, 0, 0, 0, 0x45]), Ok((Net::V4, 4)));
+        assert_eq!(locate(LinkType::NULL, &[0, 0, 0, 2, 0x45]), Ok((Net::V4, 4)));
+        assert_eq!(locate(LinkType::NULL, &[30, 0, 0, 0, 0x60]), Ok((Net::V6, 4)));
+        assert_eq!(locate(LinkType::NULL, &[0, 0, 0, 24, 0x60]), Ok((Net::V6, 4)));
+        assert_eq!(locate(LinkType::NULL, &[7, 0, 0, 0]), Err(DecodeIssue::NotIp));
+        assert_eq!(locate(LinkType::LOOP, &[0, 0, 0, 2, 0x45]), Ok((Net::V4, 4)));
+        assert_eq!(locate(LinkType(147), &[0; 40]), Err(DecodeIssue::UnsupportedLink(147)));
     }
 
     #[test]
     fn ppp_nflog_hdlc_fddi() {
-        assert_eq!(
-            locate(LinkType(9), &[0xff, 0x03, 0x00, 0x21, 0x45]),
-            Ok((Net::V4, 4))
-        );
+        assert_eq!(locate(LinkType(9), &[0xff, 0x03, 0x00, 0x21, 0x45]), Ok((Net::V4, 4)));
         assert_eq!(locate(LinkType(9), &[0x57, 0x60]), Ok((Net::V6, 1)));
-        assert_eq!(
-            locate(LinkType(9), &[0xc0, 0x21, 1]),
-            Err(DecodeIssue::NotIp)
-        );
-        assert_eq!(
-            locate(LinkType(104), &[0x0f, 0, 0x08, 0x00, 0x45]),
-            Ok((Net::V4, 4))
-        );
+        assert_eq!(locate(LinkType(9), &[0xc0, 0x21, 1]), Err(DecodeIssue::NotIp));
+        assert_eq!(locate(LinkType(104), &[0x0f, 0, 0x08, 0x00, 0x45]), Ok((Net::V4, 4)));
         // NFLOG: header, a prefix TLV of 6 bytes (padded to 8), then the payload TLV.
         let mut nf = vec![2, 0, 0, 0];
         nf.extend_from_slice(&[6, 0, 10, 0, b'a', b'b', 0, 0]);

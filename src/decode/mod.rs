@@ -15,9 +15,7 @@ pub mod seq;
 mod tcp;
 mod wire;
 
-pub use frag::{
-    MAX_DATAGRAM as FRAG_MAX_DATAGRAM, MAX_PENDING as FRAG_MAX_PENDING, TIMEOUT as FRAG_TIMEOUT,
-};
+pub use frag::{MAX_DATAGRAM as FRAG_MAX_DATAGRAM, MAX_PENDING as FRAG_MAX_PENDING, TIMEOUT as FRAG_TIMEOUT};
 pub use seq::SeqNum;
 pub use tcp::{TCP_MIN_CAPTURED, walk_options};
 
@@ -225,10 +223,7 @@ pub enum DecodeIssue {
         have: usize,
     },
     /// A header field is impossible (bad version, header length shorter than the minimum …).
-    Malformed {
-        layer: &'static str,
-        what: &'static str,
-    },
+    Malformed { layer: &'static str, what: &'static str },
     /// A fragment held back for reassembly, or given up on.
     Fragment,
 }

@@ -187,9 +187,7 @@ mod tests {
 
     #[test]
     fn options_known_unknown_and_bad() {
-        let o = [
-            2, 4, 5, 0xb4, 1, 3, 3, 7, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 0,
-        ];
+        let o = [2, 4, 5, 0xb4, 1, 3, 3, 7, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 0];
         let t = walk_options(&o);
         assert_eq!(t.mss, Some(1460));
         assert_eq!(t.window_scale, Some(7));
@@ -218,13 +216,8 @@ mod tests {
         assert_eq!(t.window_scale, Some(2));
         assert!(t.malformed);
         // SACK blocks.
-        let t = walk_options(&[
-            1, 1, 5, 18, 0, 0, 0, 10, 0, 0, 0, 20, 0, 0, 0, 30, 0, 0, 0, 40,
-        ]);
-        assert_eq!(
-            t.sack_blocks(),
-            &[(SeqNum(10), SeqNum(20)), (SeqNum(30), SeqNum(40))]
-        );
+        let t = walk_options(&[1, 1, 5, 18, 0, 0, 0, 10, 0, 0, 0, 20, 0, 0, 0, 30, 0, 0, 0, 40]);
+        assert_eq!(t.sack_blocks(), &[(SeqNum(10), SeqNum(20)), (SeqNum(30), SeqNum(40))]);
         let t = walk_options(&[5, 2]);
         assert!(t.malformed && t.sack_count == 0);
     }
@@ -260,14 +253,7 @@ mod tests {
         // A RST carrying 10 bytes, cut after 16 bytes: the payload length still comes from the IP length.
         let (s, _) = parse(&b[..16], 30, 34);
         assert_eq!((s.unwrap().window, s.unwrap().payload_len), (0xffff, 10));
-        assert!(matches!(
-            issue,
-            Some(DecodeIssue::Truncated {
-                need: 20,
-                have: 14,
-                ..
-            })
-        ));
+        assert!(matches!(issue, Some(DecodeIssue::Truncated { need: 20, have: 14, .. })));
         let (s, issue) = parse(&b[..13], 20, 34);
         assert!(s.is_none() && matches!(issue, Some(DecodeIssue::Truncated { .. })));
         // Options cut by the snapshot length.
@@ -276,14 +262,7 @@ mod tests {
         let s = s.unwrap();
         assert!(s.header_truncated && s.options.malformed);
         assert_eq!(s.options.mss, Some(1460));
-        assert!(matches!(
-            issue,
-            Some(DecodeIssue::Truncated {
-                need: 32,
-                have: 26,
-                ..
-            })
-        ));
+        assert!(matches!(issue, Some(DecodeIssue::Truncated { need: 32, have: 26, .. })));
     }
 
     #[test]

@@ -14,9 +14,7 @@ const GRPC_MIN_PING_INTERVAL: Dur = Dur::from_secs(300);
 const GRPC_PING_STRIKES: u32 = 2;
 
 fn debug_text(g: &GoAwayInfo) -> String {
-    String::from_utf8_lossy(&g.debug)
-        .trim_end_matches('\0')
-        .to_string()
+    String::from_utf8_lossy(&g.debug).trim_end_matches('\0').to_string()
 }
 
 fn debug_has(g: &GoAwayInfo, needle: &str) -> bool {
@@ -24,18 +22,14 @@ fn debug_has(g: &GoAwayInfo, needle: &str) -> bool {
 }
 
 fn goaway_line(g: &GoAwayInfo) -> String {
-    let code = g
-        .error
-        .map_or("(code not captured)".to_string(), |c| c.to_string());
+    let code = g.error.map_or("(code not captured)".to_string(), |c| c.to_string());
     let dbg = debug_text(g);
     let dbg = if dbg.is_empty() {
         String::new()
     } else {
         format!(" \"{}\"", dbg.escape_debug())
     };
-    let last = g
-        .last_stream_id
-        .map_or(String::new(), |l| format!(", last stream {l}"));
+    let last = g.last_stream_id.map_or(String::new(), |l| format!(", last stream {l}"));
     let cut = if g.payload_truncated {
         " (payload cut in the capture)"
     } else {
@@ -104,8 +98,7 @@ pub fn too_many_pings(i: &Input<'_>) -> Option<Verdict> {
     let g = s.goaways.iter().find(|g| {
         g.dir == Dir::ToClient
             && (debug_has(g, "too_many_pings")
-                || (g.payload_truncated
-                    && g.error.is_none_or(|e| e == ErrorCode::ENHANCE_YOUR_CALM)))
+                || (g.payload_truncated && g.error.is_none_or(|e| e == ErrorCode::ENHANCE_YOUR_CALM)))
     })?;
     let gm = mark_of(g);
     let c = cadence(s, Dir::ToServer, gm);
@@ -122,8 +115,8 @@ pub fn too_many_pings(i: &Input<'_>) -> Option<Verdict> {
     };
     let n = c.pings.len();
     let every = c.median.map(|m| format!(" every {m}")).unwrap_or_default();
-    let without_data = s.last_data_or_headers[Dir::ToServer.index()]
-        .map_or(n, |(_, t)| c.pings.iter().filter(|p| p.ts > t).count());
+    let without_data =
+        s.last_data_or_headers[Dir::ToServer.index()].map_or(n, |(_, t)| c.pings.iter().filter(|p| p.ts > t).count());
     let inferred = if explicit {
         String::new()
     } else {
@@ -172,10 +165,8 @@ pub fn too_many_pings(i: &Input<'_>) -> Option<Verdict> {
     }
     v.evidence.push(ev(gm, goaway_line(g)));
     if let Some((m, text)) = tcp_end_after(i.tcp, gm) {
-        v.evidence.push(ev(
-            m,
-            format!("{text}, {} after the GOAWAY", m.ts.since(gm.ts)),
-        ));
+        v.evidence
+            .push(ev(m, format!("{text}, {} after the GOAWAY", m.ts.since(gm.ts))));
     }
     v.advice.push(
         "Raise the client's keepalive time (grpc.keepalive_time_ms) to at least 300000 ms (5 min), or stop pinging idle channels (grpc.keepalive_permit_without_calls=0)."
@@ -224,9 +215,8 @@ pub fn h2_ping_timeout(i: &Input<'_>) -> Option<Verdict> {
     let peer = t.dir(d.reverse());
     // The peer must not have sent HTTP/2 after the PING (an answered PING or live peer is not a timeout).
     let pinger = t.dir(d);
-    let ended_by_pinger = pinger.fin.is_some_and(|m| m >= pm)
-        || pinger.rsts.iter().any(|r| r.mark >= pm)
-        || explicit.is_some();
+    let ended_by_pinger =
+        pinger.fin.is_some_and(|m| m >= pm) || pinger.rsts.iter().any(|r| r.mark >= pm) || explicit.is_some();
     if !ended_by_pinger {
         return None;
     }
@@ -259,9 +249,7 @@ pub fn h2_ping_timeout(i: &Input<'_>) -> Option<Verdict> {
             "the {other}'s TCP stack still acknowledged packets, so its process (not the network) stopped answering"
         )
     } else {
-        format!(
-            "nothing at all came back from the {other}: the {other} or the path to it went silent"
-        )
+        format!("nothing at all came back from the {other}: the {other} or the path to it went silent")
     };
     let mut v = verdict(
         super::util::party(d),
@@ -271,18 +259,12 @@ pub fn h2_ping_timeout(i: &Input<'_>) -> Option<Verdict> {
         } else {
             Confidence::Medium
         },
-        format!(
-            "The {who} closed the connection because its HTTP/2 keepalive PING went unanswered{waited_s}; {why}."
-        ),
+        format!("The {who} closed the connection because its HTTP/2 keepalive PING went unanswered{waited_s}; {why}."),
     );
     v.summary = format!("PING unanswered{waited_s}, {who} closed");
     v.evidence.push(ev(
         pm,
-        format!(
-            "{}: {who} PING {:016x}, never acknowledged",
-            frame(pm),
-            ping.opaque
-        ),
+        format!("{}: {who} PING {:016x}, never acknowledged", frame(pm), ping.opaque),
     ));
     if let Some(g) = explicit {
         v.evidence.push(ev(mark_of(g), goaway_line(g)));
@@ -320,10 +302,8 @@ pub fn server_goaway_max_age(i: &Input<'_>) -> Option<Verdict> {
         v.evidence.push(ev(mark_of(x), goaway_line(x)));
     }
     if let Some((m, text)) = tcp_end_after(i.tcp, gm) {
-        v.evidence.push(ev(
-            m,
-            format!("{text}, {} after the GOAWAY", m.ts.since(gm.ts)),
-        ));
+        v.evidence
+            .push(ev(m, format!("{text}, {} after the GOAWAY", m.ts.since(gm.ts))));
     }
     v.advice.push(
         "If the reconnects hurt, raise grpc.max_connection_age_ms (with jitter) and give calls time to finish with grpc.max_connection_age_grace_ms; make clients retry UNAVAILABLE."
@@ -384,10 +364,8 @@ pub fn goaway(i: &Input<'_>) -> Option<Verdict> {
     };
     v.evidence.push(ev(gm, goaway_line(g)));
     if let Some((m, text)) = tcp_end_after(i.tcp, gm) {
-        v.evidence.push(ev(
-            m,
-            format!("{text}, {} after the GOAWAY", m.ts.since(gm.ts)),
-        ));
+        v.evidence
+            .push(ev(m, format!("{text}, {} after the GOAWAY", m.ts.since(gm.ts))));
     }
     Some(v)
 }

@@ -31,26 +31,18 @@ pub fn connection_refused(i: &Input<'_>) -> Option<Verdict> {
     );
     v.summary = format!("RST answered the SYN after {rtt}");
     let client = t.dir(Dir::ToServer);
-    v.evidence.push(ev(
-        syn,
-        format!("{}: client SYN to {}", frame(syn), t.server),
-    ));
+    v.evidence
+        .push(ev(syn, format!("{}: client SYN to {}", frame(syn), t.server)));
     if client.syn_count > 1
         && let Some(last) = client.last
     {
         v.evidence.push(ev(
             last,
-            format!(
-                "{}: the client had sent {} SYNs",
-                frame(last),
-                client.syn_count
-            ),
+            format!("{}: the client had sent {} SYNs", frame(last), client.syn_count),
         ));
     }
-    v.evidence.push(ev(
-        rst.mark,
-        format!("{}: {}", frame(rst.mark), rst_text(t, rst)),
-    ));
+    v.evidence
+        .push(ev(rst.mark, format!("{}: {}", frame(rst.mark), rst_text(t, rst))));
     Some(v)
 }
 
@@ -79,6 +71,27 @@ pub fn syn_timeout(i: &Input<'_>) -> Option<Verdict> {
         .collect();
     let last_gap = gaps.last().copied().unwrap_or(Dur::from_secs(1));
     let quiet = t.observed_until.since(last.ts);
+    if let Some(r) = client.rsts.first()
+        && n == 1
+        && r.mark.ts.since(syn.ts) < Dur::from_secs(1)
+    {
+        // Reset by the client itself before a SYN retry was even due: an abort, not a timeout.
+        let after = r.mark.ts.since(syn.ts);
+        let mut v = verdict(
+            ClosedBy::Client,
+            Cause::Unknown,
+            Confidence::Medium,
+            format!(
+                "The client aborted its own connection attempt with a RST {after} after its SYN, before any answer (a half-open port scan, or an application that cancelled the connect)."
+            ),
+        );
+        v.summary = format!("client SYN then its own RST after {after}");
+        v.evidence
+            .push(ev(syn, format!("{}: client SYN to {}", frame(syn), t.server)));
+        v.evidence
+            .push(ev(r.mark, format!("{}: {}", frame(r.mark), rst_text(t, r))));
+        return Some(v);
+    }
     let gave_up = quiet >= last_gap.saturating_mul(2).max(SYN_GIVE_UP_MIN) || client.rst_count > 0;
     let icmp = i.timeline.events.iter().find(|e| e.kind == "icmp");
     let why = match icmp {
@@ -89,11 +102,7 @@ pub fn syn_timeout(i: &Input<'_>) -> Option<Verdict> {
         verdict(
             ClosedBy::Client,
             Cause::SynTimeout,
-            if n >= 2 {
-                Confidence::High
-            } else {
-                Confidence::Medium
-            },
+            if n >= 2 { Confidence::High } else { Confidence::Medium },
             format!(
                 "The client gave up connecting: {n} SYN{} over {span} went unanswered{why}.",
                 if n == 1 { "" } else { "s" }
@@ -115,17 +124,12 @@ pub fn syn_timeout(i: &Input<'_>) -> Option<Verdict> {
     } else {
         format!("{n} SYN(s) unanswered so far")
     };
-    v.evidence.push(ev(
-        syn,
-        format!("{}: client SYN to {}", frame(syn), t.server),
-    ));
+    v.evidence
+        .push(ev(syn, format!("{}: client SYN to {}", frame(syn), t.server)));
     if n > 1 {
         v.evidence.push(ev(
             last,
-            format!(
-                "{}: SYN #{n}, {span} after the first; no SYN-ACK",
-                frame(last)
-            ),
+            format!("{}: SYN #{n}, {span} after the first; no SYN-ACK", frame(last)),
         ));
     }
     if let Some(e) = icmp {
@@ -176,10 +180,7 @@ pub fn keepalive_timeout(i: &Input<'_>) -> Option<Verdict> {
         }
         let rst = f.rsts.iter().find(|r| r.mark.ts >= last.ts);
         let n = unanswered.len();
-        let idle = ka
-            .idle_before
-            .map(|d| format!(" after {d} idle"))
-            .unwrap_or_default();
+        let idle = ka.idle_before.map(|d| format!(" after {d} idle")).unwrap_or_default();
         let interval = if n >= 2 {
             format!(
                 " {} apart",
@@ -193,11 +194,7 @@ pub fn keepalive_timeout(i: &Input<'_>) -> Option<Verdict> {
             Some(_) => verdict(
                 party(d),
                 Cause::KeepaliveTimeout,
-                if n >= 2 {
-                    Confidence::High
-                } else {
-                    Confidence::Medium
-                },
+                if n >= 2 { Confidence::High } else { Confidence::Medium },
                 format!(
                     "The {who}'s TCP keepalive gave up: {n} probe{}{interval}{idle} went unanswered and its kernel reset the connection; the {} (or the path to it) had stopped answering.",
                     if n == 1 { "" } else { "s" },
@@ -265,6 +262,10 @@ pub fn retransmit_exhaustion(i: &Input<'_>) -> Option<Verdict> {
     if peer.rsts.iter().any(|r| r.mark.ts >= start.ts) {
         return None;
     }
+    // A peer that had already closed (FIN) made the decision before these retransmissions began.
+    if peer.fin.is_some_and(|f| f < start) {
+        return None;
+    }
     // The peer must not have acknowledged anything new since: otherwise the path works.
     let sender = t.dir(d);
     let quiet = t.observed_until.since(last.ts);
@@ -272,9 +273,7 @@ pub fn retransmit_exhaustion(i: &Input<'_>) -> Option<Verdict> {
     let gave_up = quiet >= due || sender.rst_count > 0;
     let span = last.ts.since(start.ts);
     let who = d.sender();
-    let backoff_text = backoff(s)
-        .map(|b| format!(", backoff {b}"))
-        .unwrap_or_default();
+    let backoff_text = backoff(s).map(|b| format!(", backoff {b}")).unwrap_or_default();
     let idle = s
         .idle_before
         .filter(|g| *g >= Dur::from_secs(1))
@@ -314,12 +313,7 @@ pub fn retransmit_exhaustion(i: &Input<'_>) -> Option<Verdict> {
     );
     v.evidence.push(ev(
         start,
-        format!(
-            "{}: {who} sends {} bytes (seq {})",
-            frame(start),
-            s.len,
-            s.seq_rel
-        ),
+        format!("{}: {who} sends {} bytes (seq {})", frame(start), s.len, s.seq_rel),
     ));
     if let Some(&first) = s.sends.first() {
         v.evidence.push(ev(
@@ -333,11 +327,7 @@ pub fn retransmit_exhaustion(i: &Input<'_>) -> Option<Verdict> {
     }
     v.evidence.push(ev(
         last,
-        format!(
-            "{}: retransmission #{}, still unacknowledged",
-            frame(last),
-            s.count
-        ),
+        format!("{}: retransmission #{}, still unacknowledged", frame(last), s.count),
     ));
     if gave_up {
         match sender.rsts.iter().find(|r| r.mark.ts >= last.ts) {
@@ -359,7 +349,7 @@ pub fn retransmit_exhaustion(i: &Input<'_>) -> Option<Verdict> {
 pub fn graceful_close(i: &Input<'_>) -> Option<Verdict> {
     let t = i.tcp;
     let (d, fin) = first_fin(t)?;
-    if first_rst(t).is_some_and(|r| r.mark < fin) {
+    if final_rst(t).is_some_and(|r| r.mark < fin) {
         return None;
     }
     let who = d.sender();
@@ -403,11 +393,9 @@ pub fn graceful_close(i: &Input<'_>) -> Option<Verdict> {
         (None, Some(_)) => format!("{who} FIN, {other} RST"),
         (None, None) => format!("{who} FIN, {other} still open"),
     };
-    v.evidence
-        .push(ev(fin, format!("{}: {who} FIN", frame(fin))));
+    v.evidence.push(ev(fin, format!("{}: {who} FIN", frame(fin))));
     if let Some(pf) = peer_fin {
-        v.evidence
-            .push(ev(pf, format!("{}: {other} FIN", frame(pf))));
+        v.evidence.push(ev(pf, format!("{}: {other} FIN", frame(pf))));
     }
     if let Some(r) = peer_rst {
         v.evidence
@@ -419,7 +407,7 @@ pub fn graceful_close(i: &Input<'_>) -> Option<Verdict> {
 /// The first RST decides.
 pub fn peer_reset(i: &Input<'_>) -> Option<Verdict> {
     let t = i.tcp;
-    let r: &RstInfo = first_rst(t)?;
+    let r: &RstInfo = final_rst(t)?;
     let d = r.dir;
     let who = d.sender();
     let other = d.receiver();
@@ -436,6 +424,17 @@ pub fn peer_reset(i: &Input<'_>) -> Option<Verdict> {
         )
     };
     let mut v = verdict(party(d), Cause::PeerReset, Confidence::High, explanation);
+    for x in ignored_rsts(t).into_iter().filter(|x| x.mark < r.mark).take(2) {
+        v.evidence.push(ev(
+            x.mark,
+            format!(
+                "{}: an earlier {} — ignored: the {} carried on after it",
+                frame(x.mark),
+                rst_text(t, x),
+                x.dir.sender()
+            ),
+        ));
+    }
     v.summary = if answering {
         format!("{who} RST answering the {other}")
     } else {
@@ -444,10 +443,7 @@ pub fn peer_reset(i: &Input<'_>) -> Option<Verdict> {
     if let Some(prev) = t.dir(d.reverse()).last.filter(|m| m.ts <= r.mark.ts) {
         v.evidence.push(ev(
             prev,
-            format!(
-                "{}: last packet from the {other} before the RST",
-                frame(prev)
-            ),
+            format!("{}: last packet from the {other} before the RST", frame(prev)),
         ));
     }
     v.evidence
@@ -476,10 +472,8 @@ pub fn still_open(i: &Input<'_>) -> Option<Verdict> {
         ),
     );
     v.summary = format!("open; quiet for {quiet} at the end");
-    v.evidence.push(ev(
-        t.last,
-        format!("{}: last packet of the connection", frame(t.last)),
-    ));
+    v.evidence
+        .push(ev(t.last, format!("{}: last packet of the connection", frame(t.last))));
     Some(v)
 }
 
@@ -493,9 +487,7 @@ pub fn unknown(i: &Input<'_>) -> Option<Verdict> {
         "The capture does not show how this connection ended.".to_string(),
     );
     v.summary = "no close or failure seen".to_string();
-    v.evidence.push(ev(
-        t.last,
-        format!("{}: last packet of the connection", frame(t.last)),
-    ));
+    v.evidence
+        .push(ev(t.last, format!("{}: last packet of the connection", frame(t.last))));
     Some(v)
 }

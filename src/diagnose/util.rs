@@ -12,12 +12,7 @@ pub fn ev(m: Mark, text: impl Into<String>) -> Evidence {
     }
 }
 
-pub fn verdict(
-    closed_by: ClosedBy,
-    cause: Cause,
-    confidence: Confidence,
-    explanation: String,
-) -> Verdict {
+pub fn verdict(closed_by: ClosedBy, cause: Cause, confidence: Confidence, explanation: String) -> Verdict {
     Verdict {
         closed_by,
         cause,
@@ -47,12 +42,26 @@ pub fn frame(m: Mark) -> String {
     }
 }
 
-/// The first RST of the connection (either side).
-pub fn first_rst(t: &TcpRecord) -> Option<&RstInfo> {
-    t.dirs
+/// The RST that ended the connection: the first one after which its sender sent nothing but RSTs. A stack that
+/// resets has no socket left, so a "RST" followed by more of the same side's traffic (a SYN-ACK, data, ACKs) did
+/// not end anything: it was injected, or answered a stray packet.
+pub fn final_rst(t: &TcpRecord) -> Option<&RstInfo> {
+    let mut all: Vec<&RstInfo> = t.dirs.iter().flat_map(|d| d.rsts.iter()).collect();
+    all.sort_by_key(|r| r.mark);
+    all.into_iter()
+        .find(|r| t.dir(r.dir).last_non_rst.is_none_or(|m| m < r.mark))
+}
+
+/// RSTs that their own side contradicted by carrying on afterwards.
+pub fn ignored_rsts(t: &TcpRecord) -> Vec<&RstInfo> {
+    let mut v: Vec<&RstInfo> = t
+        .dirs
         .iter()
-        .flat_map(|d| d.rsts.first())
-        .min_by_key(|r| r.mark)
+        .flat_map(|d| d.rsts.iter())
+        .filter(|r| t.dir(r.dir).last_non_rst.is_some_and(|m| m > r.mark))
+        .collect();
+    v.sort_by_key(|r| r.mark);
+    v
 }
 
 /// The first FIN (side, mark).
@@ -97,16 +106,9 @@ pub fn backs_off(s: &RetransSeries) -> bool {
     times.extend(s.sends.iter().copied());
     let gaps: Vec<i64> = times
         .windows(2)
-        .filter_map(|w| {
-            w.get(1)
-                .zip(w.first())
-                .map(|(b, a)| b.ts.since(a.ts).nanos())
-        })
+        .filter_map(|w| w.get(1).zip(w.first()).map(|(b, a)| b.ts.since(a.ts).nanos()))
         .collect();
-    gaps.len() >= 2
-        && gaps
-            .windows(2)
-            .all(|w| matches!(w, [a, b] if *b * 10 >= *a * 15))
+    gaps.len() >= 2 && gaps.windows(2).all(|w| matches!(w, [a, b] if *b * 10 >= *a * 15))
 }
 
 /// gRPC status code names (grpc/doc/statuscodes.md); unknown codes print as numbers.

@@ -33,11 +33,7 @@ impl Renderer for Html {
             out,
             "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>whoclosed report</title><style>{STYLE}</style></head><body>"
         )?;
-        writeln!(
-            out,
-            "<h1>whoclosed report</h1>\n<p>{}</p>",
-            esc(&headline(r, opts))
-        )?;
+        writeln!(out, "<h1>whoclosed report</h1>\n<p>{}</p>", esc(&headline(r, opts)))?;
         for w in &r.capture.warnings {
             writeln!(out, "<p class=\"warn\">warning: {}</p>", esc(w))?;
         }
@@ -86,11 +82,7 @@ fn section(c: &ConnReport, opts: &RenderOpts, out: &mut dyn Write) -> io::Result
         c.cause,
         c.closed_by
     )?;
-    writeln!(
-        out,
-        "<p>{} <em>({conf} confidence)</em></p>",
-        esc(&c.explanation)
-    )?;
+    writeln!(out, "<p>{} <em>({conf} confidence)</em></p>", esc(&c.explanation))?;
     if !c.evidence.is_empty() {
         writeln!(out, "<h3>Evidence</h3><ul>")?;
         for e in &c.evidence {

@@ -122,11 +122,7 @@ impl Renderer for Markdown {
                     )?;
                 }
                 if c.timeline_dropped > 0 {
-                    writeln!(
-                        out,
-                        "\n({} events in the middle left out)",
-                        c.timeline_dropped
-                    )?;
+                    writeln!(out, "\n({} events in the middle left out)", c.timeline_dropped)?;
                 }
             }
         }

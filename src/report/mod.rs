@@ -417,11 +417,7 @@ impl Selection {
                 .ports
                 .iter()
                 .any(|p| *p == t.client.port() || *p == t.server.port()))
-            && (self.hosts.is_empty()
-                || self
-                    .hosts
-                    .iter()
-                    .any(|h| *h == t.client.ip() || *h == t.server.ip()))
+            && (self.hosts.is_empty() || self.hosts.iter().any(|h| *h == t.client.ip() || *h == t.server.ip()))
             && (self.conns.is_empty() || self.conns.contains(&c.id))
             && (!self.problems_only || c.is_problem())
     }

@@ -39,10 +39,7 @@ impl TimeFmt {
                 None => rfc3339(ts),
             },
             TimeMode::Local => match DateTime::<Utc>::from_timestamp(s, n) {
-                Some(t) => t
-                    .with_timezone(&Local)
-                    .format("%Y-%m-%d %H:%M:%S%.6f %:z")
-                    .to_string(),
+                Some(t) => t.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S%.6f %:z").to_string(),
                 None => rfc3339(ts),
             },
         }
@@ -78,11 +75,7 @@ fn relative(ts: Ts, origin: Ts) -> String {
     let d = ts.since(origin).nanos();
     let sign = if d < 0 { "-" } else { "+" };
     let a = d.unsigned_abs();
-    format!(
-        "{sign}{}.{:06}",
-        a / 1_000_000_000,
-        (a % 1_000_000_000) / 1_000
-    )
+    format!("{sign}{}.{:06}", a / 1_000_000_000, (a % 1_000_000_000) / 1_000)
 }
 
 #[cfg(test)]
@@ -93,10 +86,7 @@ mod tests {
     fn formats() {
         let ts = Ts::from_secs_nanos(1_700_000_000, 123_456_000);
         assert_eq!(rfc3339(ts), "2023-11-14T22:13:20.123456Z");
-        assert_eq!(
-            rfc3339(Ts::from_secs_nanos(1_700_000_000, 0)),
-            "2023-11-14T22:13:20Z"
-        );
+        assert_eq!(rfc3339(Ts::from_secs_nanos(1_700_000_000, 0)), "2023-11-14T22:13:20Z");
         let f = TimeFmt {
             mode: TimeMode::Utc,
             origin: ts,

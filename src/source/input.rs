@@ -220,21 +220,14 @@ pub(crate) fn describe_unknown(head: &[u8]) -> String {
     ];
     for (magic, name) in OTHER {
         if head.starts_with(magic) {
-            return format!(
-                "not a pcap or pcapng file: looks like {name} (convert it with editcap)"
-            );
+            return format!("not a pcap or pcapng file: looks like {name} (convert it with editcap)");
         }
     }
-    let text = head
-        .iter()
-        .all(|&b| b.is_ascii_graphic() || b.is_ascii_whitespace());
+    let text = head.iter().all(|&b| b.is_ascii_graphic() || b.is_ascii_whitespace());
     if text {
         let s = String::from_utf8_lossy(head);
         let lower = s.trim_start().to_ascii_lowercase();
-        if lower.starts_with("<!doctype html")
-            || lower.starts_with("<html")
-            || lower.starts_with("<?xml")
-        {
+        if lower.starts_with("<!doctype html") || lower.starts_with("<html") || lower.starts_with("<?xml") {
             return "not a pcap or pcapng file: it is an HTML/XML document (a saved web page or an error page?)".into();
         }
         let first_line: String = s.lines().next().unwrap_or("").chars().take(40).collect();
@@ -335,9 +328,7 @@ impl RecBuf {
         self.end = 0;
         let mut left = n - have;
         while left > 0 && !self.eof {
-            let want = usize::try_from(left)
-                .unwrap_or(usize::MAX)
-                .min(self.buf.len());
+            let want = usize::try_from(left).unwrap_or(usize::MAX).min(self.buf.len());
             let Some(space) = self.buf.get_mut(..want) else {
                 break;
             };
@@ -380,9 +371,7 @@ mod tests {
     #[test]
     fn unknown_files_are_described() {
         assert!(describe_unknown(b"<!DOCTYPE html><html>").contains("HTML"));
-        assert!(
-            describe_unknown(b"hello world\nmore").contains("text (starts with \"hello world\")")
-        );
+        assert!(describe_unknown(b"hello world\nmore").contains("text (starts with \"hello world\")"));
         assert!(describe_unknown(&[0x28, 0xb5, 0x2f, 0xfd, 0]).contains("zstd"));
         assert!(describe_unknown(&[0x06, 0, 0, 0, 0x99]).contains("0x06000000"));
     }

@@ -145,12 +145,7 @@ pub fn open<P: AsRef<Path>>(inputs: &[P]) -> Result<Box<dyn PacketSource>, Sourc
             message: "no input files".into(),
         });
     }
-    if inputs
-        .iter()
-        .filter(|p| p.as_ref().as_os_str() == "-")
-        .count()
-        > 1
-    {
+    if inputs.iter().filter(|p| p.as_ref().as_os_str() == "-").count() > 1 {
         return Err(SourceError {
             file: input::STDIN_NAME.into(),
             message: "standard input named twice".into(),

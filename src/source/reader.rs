@@ -144,11 +144,7 @@ fn le_u32_at(b: &[u8], at: usize) -> u32 {
 impl FileReader {
     /// Recognises the format from the first bytes and reads the file header.
     /// `buf_size`: the read-ahead buffer (see [`super::input::READ_CHUNK`]).
-    pub(crate) fn new(
-        opened: Opened,
-        index: u16,
-        buf_size: usize,
-    ) -> Result<FileReader, SourceError> {
+    pub(crate) fn new(opened: Opened, index: u16, buf_size: usize) -> Result<FileReader, SourceError> {
         let Opened {
             name,
             mut input,
@@ -198,9 +194,7 @@ impl FileReader {
                     }
                     _ => match pcap_parser::parse_pcap_header(head) {
                         Ok((_, h)) => (
-                            Endian {
-                                big: h.is_bigendian(),
-                            },
+                            Endian { big: h.is_bigendian() },
                             h.is_nanosecond_precision(),
                             if h.is_modified_format() { 24 } else { 16 },
                             h.snaplen,
@@ -235,9 +229,7 @@ impl FileReader {
                     Some([0x4d, 0x3c, 0x2b, 0x1a]) => false,
                     Some([0x1a, 0x2b, 0x3c, 0x4d]) => true,
                     _ => {
-                        return Err(fail(format!(
-                            "{gz}pcapng section header with a bad byte-order magic"
-                        )));
+                        return Err(fail(format!("{gz}pcapng section header with a bad byte-order magic")));
                     }
                 };
                 info.format = "pcapng".into();
@@ -657,7 +649,9 @@ impl FileReader {
         let frame = self.frame;
         let min_len = if btype == SPB { 16 } else { 32 };
         if blen < min_len {
-            self.warn(format!("skipped a damaged {kind} at byte {at} (frame {frame}): block length {blen} is too short"));
+            self.warn(format!(
+                "skipped a damaged {kind} at byte {at} (frame {frame}): block length {blen} is too short"
+            ));
             return Step::Skip;
         }
         // (interface, timestamp ticks or None for SPB, caplen, orig_len, data offset)
@@ -675,13 +669,7 @@ impl FileReader {
                 usize::from(e.u16(d, 8))
             };
             let ticks = (u64::from(e.u32(d, 12)) << 32) | u64::from(e.u32(d, 16));
-            (
-                iface,
-                Some(ticks),
-                e.u32(d, 20) as usize,
-                e.u32(d, 24),
-                28usize,
-            )
+            (iface, Some(ticks), e.u32(d, 20) as usize, e.u32(d, 24), 28usize)
         };
         let iface = match &self.fmt {
             Format::Ng(ng) => ng.ifaces.get(iface_id).copied(),
@@ -705,10 +693,11 @@ impl FileReader {
         if keep < caplen {
             if !self.warned_cut {
                 self.warned_cut = true;
-                self.warn(format!("{kind} at byte {at} has {caplen} captured bytes; only the first {MAX_CAPLEN} are kept"));
+                self.warn(format!(
+                    "{kind} at byte {at} has {caplen} captured bytes; only the first {MAX_CAPLEN} are kept"
+                ));
             }
-        } else if iface.snaplen != 0 && caplen > iface.snaplen as usize && !self.warned_over_snaplen
-        {
+        } else if iface.snaplen != 0 && caplen > iface.snaplen as usize && !self.warned_over_snaplen {
             self.warned_over_snaplen = true;
             self.warn(format!(
                 "{kind} at byte {at} has {caplen} captured bytes, more than the snapshot length {} (kept)",
@@ -724,8 +713,7 @@ impl FileReader {
         }
         self.cur = Some(Current {
             ts,
-            link_orig: (u64::from(iface.link.0) << 32)
-                | u64::from(orig.max(u32::try_from(caplen).unwrap_or(u32::MAX))),
+            link_orig: (u64::from(iface.link.0) << 32) | u64::from(orig.max(u32::try_from(caplen).unwrap_or(u32::MAX))),
             data_at,
             data_len: keep,
             frame,

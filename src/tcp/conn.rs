@@ -100,6 +100,8 @@ pub(crate) struct Endpoint {
     series: Option<RetransSeries>,
     ka_active: bool,
     last_syn: Option<Ts>,
+    /// For a SYN-ACK sender: the ACK number of its SYN-ACK.
+    syn_acked: Option<SeqNum>,
     recent: VecDeque<Sent>,
     holes: Vec<Hole>,
     burst: Option<Burst>,
@@ -178,11 +180,7 @@ impl Endpoint {
         if self.recent.len() >= RECENT {
             self.recent.pop_front();
         }
-        self.recent.push_back(Sent {
-            seq,
-            mark,
-            idle_before,
-        });
+        self.recent.push_back(Sent { seq, mark, idle_before });
     }
 
     fn original_of(&self, seq: SeqNum) -> Option<Sent> {
@@ -278,20 +276,19 @@ impl<S: StreamSink> Conn<S> {
     /// Whether a SYN (without ACK) from the client with this ISN starts a new connection on this 4-tuple.
     pub fn is_new_attempt(&self, isn: SeqNum) -> bool {
         let client = &self.ep[Dir::ToServer.index()];
+        let server = &self.ep[Dir::ToClient.index()];
         match client.facts.isn {
             // A retransmitted SYN carries the same ISN.
-            Some(old) if client.facts.syn.is_some() => {
-                old != isn && (self.closing || self.any_close())
-            }
+            Some(old) if client.facts.syn.is_some() => old != isn && (self.closing || self.any_close()),
+            // The SYN-ACK was captured first (reordering at the capture point) and acknowledges this SYN.
+            _ if client.facts.syn.is_none() && server.syn_acked == Some(isn.add(1)) => false,
             // A connection we only saw mid-stream (or whose SYN we never saw) ends where a SYN begins.
             _ => true,
         }
     }
 
     fn any_close(&self) -> bool {
-        self.ep
-            .iter()
-            .any(|e| e.facts.fin.is_some() || e.facts.rst_count > 0)
+        self.ep.iter().any(|e| e.facts.fin.is_some() || e.facts.rst_count > 0)
     }
 
     fn emit(&mut self, mark: Mark, dir: Option<Dir>, kind: TcpEventKind) {
@@ -316,14 +313,7 @@ impl<S: StreamSink> Conn<S> {
     }
 
     /// Processes one segment sent in direction `dir`.
-    pub fn segment(
-        &mut self,
-        dir: Dir,
-        ip: &IpHeader,
-        seg: &TcpSegment<'_>,
-        mark: Mark,
-        cfg: &TcpConfig,
-    ) {
+    pub fn segment(&mut self, dir: Dir, ip: &IpHeader, seg: &TcpSegment<'_>, mark: Mark, cfg: &TcpConfig) {
         let si = dir.index();
         let ri = dir.reverse().index();
         let meta = SegMeta {
@@ -362,6 +352,7 @@ impl<S: StreamSink> Conn<S> {
             self.rst(dir, ip, seg, mark, previous, gap);
             return;
         }
+        self.ep[si].facts.last_non_rst = Some(mark);
         self.ep[si].fingerprint(ip, seg);
 
         // --- handshake ---------------------------------------------------------------------------------
@@ -376,10 +367,7 @@ impl<S: StreamSink> Conn<S> {
             && dir == Dir::ToServer
             && self.handshake.syn_ack.is_some()
             && self.handshake.ack.is_none()
-            && self.ep[ri]
-                .facts
-                .isn
-                .is_some_and(|isn| seg.ack == isn.add(1))
+            && self.ep[ri].facts.isn.is_some_and(|isn| seg.ack == isn.add(1))
         {
             self.handshake.ack = Some(mark);
             self.emit(mark, Some(dir), TcpEventKind::HandshakeAck);
@@ -400,11 +388,7 @@ impl<S: StreamSink> Conn<S> {
             } else {
                 self.keepalive(dir, mark, gap);
             }
-        } else if peer_zero_window
-            && plen == 1
-            && next.is_some_and(|n| seg.seq == n)
-            && !flags.fin()
-        {
+        } else if peer_zero_window && plen == 1 && next.is_some_and(|n| seg.seq == n) && !flags.fin() {
             // One new byte into a closed window.
             self.window_probe(dir, mark);
             self.ep[si].next_seq = Some(seg.seq.add(1));
@@ -441,9 +425,7 @@ impl<S: StreamSink> Conn<S> {
         // --- stream bytes --------------------------------------------------------------------------------
         if plen > 0 {
             let e = &mut self.ep[si];
-            let cut = e
-                .reasm
-                .segment(dir, data_seq, seg.payload, plen, meta, &mut self.sink);
+            let cut = e.reasm.segment(dir, data_seq, seg.payload, plen, meta, &mut self.sink);
             if cut > 0 {
                 e.facts.snaplen_missing = e.facts.snaplen_missing.saturating_add(cut);
             }
@@ -477,38 +459,25 @@ impl<S: StreamSink> Conn<S> {
             e.facts.timestamps = seg.options.timestamps.is_some();
             e.reasm.set_syn(seg.seq);
             if ack {
+                e.syn_acked = Some(seg.ack);
                 self.handshake.syn_ack = Some(mark);
             } else {
                 self.handshake.syn = Some(mark);
+                if dir == Dir::ToServer {
+                    // A SYN captured after its SYN-ACK: the roles are now known, not inferred.
+                    self.roles = RoleSource::Syn;
+                }
             }
             // Window scaling applies once both SYNs carried the option (RFC 7323 §2.2).
-            if let (Some(cs), Some(ss)) =
-                (self.ep[0].facts.window_scale, self.ep[1].facts.window_scale)
-            {
+            if let (Some(cs), Some(ss)) = (self.ep[0].facts.window_scale, self.ep[1].facts.window_scale) {
                 self.ep[0].scale = cs.min(14);
                 self.ep[1].scale = ss.min(14);
             }
         }
-        self.emit(
-            mark,
-            Some(dir),
-            TcpEventKind::Syn {
-                ack,
-                nth,
-                since_prev,
-            },
-        );
+        self.emit(mark, Some(dir), TcpEventKind::Syn { ack, nth, since_prev });
     }
 
-    fn sequence(
-        &mut self,
-        dir: Dir,
-        seq: SeqNum,
-        plen: u32,
-        fin: bool,
-        mark: Mark,
-        gap: Option<Dur>,
-    ) {
+    fn sequence(&mut self, dir: Dir, seq: SeqNum, plen: u32, fin: bool, mark: Mark, gap: Option<Dur>) {
         let reorder = self.reorder;
         let si = dir.index();
         let ri = dir.reverse().index();
@@ -795,8 +764,7 @@ impl<S: StreamSink> Conn<S> {
         }
         let peer = &mut self.ep[ri];
         let fin = peer.fin_seq;
-        peer.reasm
-            .acked(dir.reverse(), ack, fin, meta, &mut self.sink);
+        peer.reasm.acked(dir.reverse(), ack, fin, meta, &mut self.sink);
 
         // Duplicate ACKs (RFC 5681 §2: no data, same ACK, same window, data outstanding).
         let me = &self.ep[si];
@@ -815,14 +783,7 @@ impl<S: StreamSink> Conn<S> {
             let rel = self.ep[ri].rel(ack);
             self.ep[si].dup_run = 0;
             if count >= 2 {
-                self.emit(
-                    first,
-                    Some(dir),
-                    TcpEventKind::DupAcks {
-                        count,
-                        ack_rel: rel,
-                    },
-                );
+                self.emit(first, Some(dir), TcpEventKind::DupAcks { count, ack_rel: rel });
             }
         }
         let me = &mut self.ep[si];
@@ -852,19 +813,11 @@ impl<S: StreamSink> Conn<S> {
         }
     }
 
-    fn rst(
-        &mut self,
-        dir: Dir,
-        ip: &IpHeader,
-        seg: &TcpSegment<'_>,
-        mark: Mark,
-        previous: Mark,
-        gap: Option<Dur>,
-    ) {
+    fn rst(&mut self, dir: Dir, ip: &IpHeader, seg: &TcpSegment<'_>, mark: Mark, previous: Mark, gap: Option<Dur>) {
         let si = dir.index();
         let ri = dir.reverse().index();
         // What the receiver expects next from this sender: the last ACK it sent, else what we saw sent.
-        let expected = self.ep[ri].last_ack.or(self.ep[si].next_seq);
+        let expected = self.ep[ri].last_ack;
         let rcv_window = u64::from(self.ep[ri].last_win) << self.ep[ri].scale;
         let seq_check = match expected {
             None => SeqCheck::Unknown,

@@ -120,10 +120,7 @@ impl Reassembler {
                 Some(old) if old.len() >= data.len() => {}
                 _ => {
                     let old_len = self.pending.get(&key).map_or(0, Vec::len);
-                    self.pending_bytes = self
-                        .pending_bytes
-                        .saturating_sub(old_len)
-                        .saturating_add(data.len());
+                    self.pending_bytes = self.pending_bytes.saturating_sub(old_len).saturating_add(data.len());
                     self.pending.insert(key, data.to_vec());
                 }
             }

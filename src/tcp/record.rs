@@ -42,12 +42,8 @@ impl RoleSource {
         match self {
             RoleSource::Syn => "the SYN sender is the client",
             RoleSource::SynAck => "roles inferred from the SYN-ACK (the SYN was not captured)",
-            RoleSource::WellKnownPort => {
-                "roles inferred: no handshake captured, the server is on the well-known port"
-            }
-            RoleSource::EphemeralPort => {
-                "roles inferred: no handshake captured, the client is on the ephemeral port"
-            }
+            RoleSource::WellKnownPort => "roles inferred: no handshake captured, the server is on the well-known port",
+            RoleSource::EphemeralPort => "roles inferred: no handshake captured, the client is on the ephemeral port",
             RoleSource::LowerPort => {
                 "roles inferred: no handshake captured, the server is taken to be on the lower port"
             }
@@ -178,6 +174,8 @@ pub struct DirFacts {
     pub snaplen_missing: u64,
     pub first: Option<Mark>,
     pub last: Option<Mark>,
+    /// The last packet that was not a RST (a stack that reset has no socket left to send anything else).
+    pub last_non_rst: Option<Mark>,
     pub first_data: Option<Mark>,
     pub last_data: Option<Mark>,
     /// Options from the handshake.

@@ -114,11 +114,7 @@ impl<S: StreamSink, F: FnMut() -> S> Tracker<S, F> {
         let Some(c) = self.conns.get_mut(&k) else {
             return;
         };
-        let dir = if src == c.client {
-            Dir::ToServer
-        } else {
-            Dir::ToClient
-        };
+        let dir = if src == c.client { Dir::ToServer } else { Dir::ToClient };
         let was_closing = c.closing;
         c.segment(dir, ip, seg, mark, cfg);
         if c.closing && !was_closing {
@@ -231,11 +227,7 @@ impl<S: StreamSink, F: FnMut() -> S> Tracker<S, F> {
     /// The input ended (end of file, or a live run stopping): every connection still tracked is finished.
     pub fn finish_all(&mut self, end: Ts) {
         self.now = self.now.max(end);
-        let mut keys: Vec<(u64, Key, bool)> = self
-            .conns
-            .iter()
-            .map(|(k, c)| (c.id, *k, c.closing))
-            .collect();
+        let mut keys: Vec<(u64, Key, bool)> = self.conns.iter().map(|(k, c)| (c.id, *k, c.closing)).collect();
         keys.sort_unstable();
         for (_, k, closing) in keys {
             // A connection whose linger had not run out is still a closed one.
@@ -254,11 +246,7 @@ impl<S: StreamSink, F: FnMut() -> S> Tracker<S, F> {
 }
 
 /// Decides who is the client when a connection's first packet is seen.
-fn roles(
-    src: SocketAddr,
-    dst: SocketAddr,
-    seg: &TcpSegment<'_>,
-) -> (SocketAddr, SocketAddr, RoleSource) {
+fn roles(src: SocketAddr, dst: SocketAddr, seg: &TcpSegment<'_>) -> (SocketAddr, SocketAddr, RoleSource) {
     let f = seg.flags;
     if f.syn() && !f.ack() {
         return (src, dst, RoleSource::Syn);

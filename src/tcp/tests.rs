@@ -157,8 +157,7 @@ impl Sim {
     }
     fn handshake(&mut self, isn_c: u32, isn_s: u32) -> &mut Sim {
         self.send(Pkt::c(SYN, isn_c, 0));
-        self.after(1)
-            .send(Pkt::s(SYN | ACK, isn_s, isn_c.wrapping_add(1)));
+        self.after(1).send(Pkt::s(SYN | ACK, isn_s, isn_c.wrapping_add(1)));
         self.after(1)
             .send(Pkt::c(ACK, isn_c.wrapping_add(1), isn_s.wrapping_add(1)))
     }
@@ -179,10 +178,8 @@ fn handshake_data_and_fin_across_sequence_wrap() {
     let mut s = Sim::new();
     let ic = u32::MAX - 2;
     s.handshake(ic, 7);
-    s.after(1)
-        .send(Pkt::c(PSH, ic.wrapping_add(1), 8).data(b"hello"));
-    s.after(1)
-        .send(Pkt::s(PSH, 8, ic.wrapping_add(6)).data(b"world!"));
+    s.after(1).send(Pkt::c(PSH, ic.wrapping_add(1), 8).data(b"hello"));
+    s.after(1).send(Pkt::s(PSH, 8, ic.wrapping_add(6)).data(b"world!"));
     s.after(1).send(Pkt::c(FIN, ic.wrapping_add(6), 14));
     s.after(1).send(Pkt::s(FIN, 14, ic.wrapping_add(7)));
     s.after(1).send(Pkt::c(ACK, ic.wrapping_add(7), 15));
@@ -283,11 +280,7 @@ fn retransmission_series_with_backoff_is_kept_open_when_unanswered() {
     assert_eq!(series.count, 5);
     assert_eq!(series.seq_rel, 1);
     assert!(series.original.is_some());
-    assert_eq!(
-        out[0].1.data[0].len(),
-        100,
-        "retransmitted bytes are delivered once"
-    );
+    assert_eq!(out[0].1.data[0].len(), 100, "retransmitted bytes are delivered once");
 }
 
 #[test]
@@ -368,8 +361,7 @@ fn duplicate_acks_and_fast_retransmit() {
     let mut s = Sim::new();
     s.handshake(100, 200);
     for i in 0..4u32 {
-        s.after(1)
-            .send(Pkt::s(PSH, 201 + i * 10, 101).data(&[b'z'; 10]));
+        s.after(1).send(Pkt::s(PSH, 201 + i * 10, 101).data(&[b'z'; 10]));
     }
     s.after(1).send(Pkt::c(ACK, 101, 211));
     s.after(1).send(Pkt::c(ACK, 101, 211));

@@ -93,11 +93,7 @@ fn tcp_event(rec: &TcpRecord, e: &TcpEvent) -> Event {
     let who = actor.as_str();
     let mut until = None;
     let (kind, text) = match &e.kind {
-        TcpEventKind::Syn {
-            ack,
-            nth,
-            since_prev,
-        } => {
+        TcpEventKind::Syn { ack, nth, since_prev } => {
             let name = if *ack { "SYN-ACK" } else { "SYN" };
             let tag = if *ack { "syn_ack" } else { "syn" };
             match (nth, since_prev) {
@@ -109,25 +105,11 @@ fn tcp_event(rec: &TcpRecord, e: &TcpEvent) -> Event {
                 (n, None) => (tag, format!("{who} retransmitted {name} (#{n})")),
             }
         }
-        TcpEventKind::HandshakeAck => (
-            "handshake_ack",
-            "client completed the handshake (ACK)".to_string(),
-        ),
-        TcpEventKind::Data {
-            segments,
-            bytes,
-            last,
-        } => {
+        TcpEventKind::HandshakeAck => ("handshake_ack", "client completed the handshake (ACK)".to_string()),
+        TcpEventKind::Data { segments, bytes, last } => {
             until = Some((last.at, last.ts));
-            let seg = if *segments == 1 {
-                "segment"
-            } else {
-                "segments"
-            };
-            (
-                "data",
-                format!("{who} sent {bytes} bytes in {segments} {seg}"),
-            )
+            let seg = if *segments == 1 { "segment" } else { "segments" };
+            ("data", format!("{who} sent {bytes} bytes in {segments} {seg}"))
         }
         TcpEventKind::Retransmission {
             seq_rel,
@@ -174,9 +156,7 @@ fn tcp_event(rec: &TcpRecord, e: &TcpEvent) -> Event {
             let other = e.dir.map_or("peer", |d| d.receiver());
             (
                 "acked_unseen",
-                format!(
-                    "{who} acknowledged {bytes} bytes of the {other}'s that the capture never saw"
-                ),
+                format!("{who} acknowledged {bytes} bytes of the {other}'s that the capture never saw"),
             )
         }
         TcpEventKind::DupAcks { count, ack_rel } => (
@@ -187,27 +167,17 @@ fn tcp_event(rec: &TcpRecord, e: &TcpEvent) -> Event {
             let gap = since_prev
                 .map(|g| format!(", {g} after the previous packet"))
                 .unwrap_or_default();
-            (
-                "keepalive",
-                format!("{who} TCP keepalive probe #{nth}{gap}"),
-            )
+            ("keepalive", format!("{who} TCP keepalive probe #{nth}{gap}"))
         }
-        TcpEventKind::KeepAliveAck => (
-            "keepalive_ack",
-            format!("{who} answered the keepalive probe"),
-        ),
+        TcpEventKind::KeepAliveAck => ("keepalive_ack", format!("{who} answered the keepalive probe")),
         TcpEventKind::ZeroWindow => (
             "zero_window",
             format!("{who} advertised a zero window (its receive buffer is full)"),
         ),
-        TcpEventKind::WindowOpened { after } => (
-            "window_opened",
-            format!("{who} opened its window again after {after}"),
-        ),
-        TcpEventKind::WindowProbe => (
-            "window_probe",
-            format!("{who} probed the peer's zero window"),
-        ),
+        TcpEventKind::WindowOpened { after } => {
+            ("window_opened", format!("{who} opened its window again after {after}"))
+        }
+        TcpEventKind::WindowProbe => ("window_probe", format!("{who} probed the peer's zero window")),
         TcpEventKind::Idle { dur, from } => {
             until = Some((e.mark.at, e.mark.ts));
             return Event {
@@ -273,10 +243,7 @@ pub fn rst_text(rec: &TcpRecord, r: &RstInfo) -> String {
     };
     let id = r.ip_id.map(|i| format!(", IP ID {i}")).unwrap_or_default();
     let _ = rec;
-    format!(
-        "{who} sent {flags} (TTL {}{id}, window {}, {seq})",
-        r.ttl, r.window
-    )
+    format!("{who} sent {flags} (TTL {}{id}, window {}, {seq})", r.ttl, r.window)
 }
 
 fn h2_event(e: &H2Event) -> Event {
@@ -284,9 +251,7 @@ fn h2_event(e: &H2Event) -> Event {
     let who = actor.as_str();
     let (kind, text) = match &e.kind {
         H2EventKind::Detected(p) => ("h2_detected", format!("HTTP/2 detected ({p:?})")),
-        H2EventKind::Settings { ack: true, .. } => {
-            ("h2_settings", format!("{who} acknowledged SETTINGS"))
-        }
+        H2EventKind::Settings { ack: true, .. } => ("h2_settings", format!("{who} acknowledged SETTINGS")),
         H2EventKind::Settings { ack: false, params } => {
             let p: Vec<String> = params
                 .iter()
@@ -294,14 +259,8 @@ fn h2_event(e: &H2Event) -> Event {
                 .collect();
             ("h2_settings", format!("{who} SETTINGS {}", p.join(", ")))
         }
-        H2EventKind::Ping {
-            ack: false, opaque, ..
-        } => ("h2_ping", format!("{who} PING {opaque:016x}")),
-        H2EventKind::Ping {
-            ack: true,
-            opaque,
-            rtt,
-        } => {
+        H2EventKind::Ping { ack: false, opaque, .. } => ("h2_ping", format!("{who} PING {opaque:016x}")),
+        H2EventKind::Ping { ack: true, opaque, rtt } => {
             let r = rtt.map(|r| format!(", round trip {r}")).unwrap_or_default();
             ("h2_ping_ack", format!("{who} PING ACK {opaque:016x}{r}"))
         }
@@ -331,31 +290,21 @@ fn h2_event(e: &H2Event) -> Event {
             };
             (
                 "h2_rst_stream",
-                format!(
-                    "{who} RST_STREAM {} on stream {}{late}",
-                    r.error, r.stream_id
-                ),
+                format!("{who} RST_STREAM {} on stream {}{late}", r.error, r.stream_id),
             )
         }
-        H2EventKind::StreamOpened { stream_id, summary } => (
-            "h2_stream_opened",
-            format!("{who} stream {stream_id}: {summary}"),
-        ),
-        H2EventKind::StreamEnded { stream_id, summary } => (
-            "h2_stream_ended",
-            format!("{who} stream {stream_id} ended: {summary}"),
-        ),
-        H2EventKind::Gap { missing } => (
-            "h2_gap",
-            format!("{missing} bytes of {who} HTTP/2 stream missing"),
-        ),
+        H2EventKind::StreamOpened { stream_id, summary } => {
+            ("h2_stream_opened", format!("{who} stream {stream_id}: {summary}"))
+        }
+        H2EventKind::StreamEnded { stream_id, summary } => {
+            ("h2_stream_ended", format!("{who} stream {stream_id} ended: {summary}"))
+        }
+        H2EventKind::Gap { missing } => ("h2_gap", format!("{missing} bytes of {who} HTTP/2 stream missing")),
         H2EventKind::Resync { skipped } => (
             "h2_resync",
             format!("resynchronised the {who} HTTP/2 stream (skipped {skipped} bytes)"),
         ),
-        H2EventKind::Malformed { what } => {
-            ("h2_malformed", format!("{who} malformed HTTP/2: {what}"))
-        }
+        H2EventKind::Malformed { what } => ("h2_malformed", format!("{who} malformed HTTP/2: {what}")),
     };
     Event {
         ts: e.ts,
