@@ -95,6 +95,63 @@ pub struct Args {
     /// Silence (seconds) shown as an idle gap in timelines.
     #[arg(long, value_name = "SECS", default_value_t = 1.0)]
     pub idle_gap: f64,
+
+    /// Report and forget connections idle this long (seconds). Default: never for files, 7200 live.
+    #[arg(long, value_name = "SECS")]
+    pub idle_timeout: Option<f64>,
+
+    /// Capture live from this interface (`any` for all). Words after the options form a capture filter, as
+    /// with tcpdump.
+    #[arg(short = 'i', long = "interface", value_name = "IFACE", help_heading = "Live capture")]
+    pub interface: Option<String>,
+
+    /// Capture filter (BPF syntax), instead of trailing words.
+    #[arg(short = 'f', long = "filter", value_name = "EXPR", help_heading = "Live capture")]
+    pub filter: Option<String>,
+
+    /// List the interfaces that can be captured from, and exit.
+    #[arg(short = 'D', long = "list-interfaces", help_heading = "Live capture")]
+    pub list_interfaces: bool,
+
+    /// Bytes captured per packet.
+    #[arg(
+        short = 's',
+        long = "snaplen",
+        value_name = "BYTES",
+        default_value_t = 262_144,
+        help_heading = "Live capture"
+    )]
+    pub snaplen: i32,
+
+    /// Kernel capture buffer, in MiB.
+    #[arg(
+        short = 'B',
+        long = "buffer-size",
+        value_name = "MIB",
+        default_value_t = 32,
+        help_heading = "Live capture"
+    )]
+    pub buffer_mb: i32,
+
+    /// Stop after this many packets.
+    #[arg(short = 'c', long = "count", value_name = "N", help_heading = "Live capture")]
+    pub count: Option<u64>,
+
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "SECS", help_heading = "Live capture")]
+    pub duration: Option<f64>,
+
+    /// Also write the raw packets to this pcap file, to analyse again later.
+    #[arg(short = 'w', long = "write", value_name = "FILE", help_heading = "Live capture")]
+    pub write: Option<std::path::PathBuf>,
+
+    /// Drop privileges to this user once the capture is open (nothing after needs root).
+    #[arg(short = 'Z', long = "user", value_name = "USER", help_heading = "Live capture")]
+    pub user: Option<String>,
+
+    /// Let the kernel batch packets (libpcap's default); whoclosed uses immediate mode otherwise.
+    #[arg(long, help_heading = "Live capture")]
+    pub no_immediate: bool,
 }
 
 const EXAMPLES: &str = "Examples:
@@ -103,5 +160,7 @@ const EXAMPLES: &str = "Examples:
   whoclosed --format markdown cap.pcap      a report to paste into an incident ticket
   tcpdump -i eth0 -w - | whoclosed -        read a live tcpdump from standard input
   whoclosed --frames --port 50051 grpc.pcap every HTTP/2 frame of the gRPC connections on port 50051
+  sudo whoclosed -i eth0 tcp port 50051    live: a verdict per connection as it closes (Ctrl-C to stop)
+  sudo whoclosed -i any -w inc.pcap -Z nobody --format ndjson   live, keep the packets, drop root
 
 Exit status: 0 on success, 2 when an input cannot be read or an argument is wrong.";

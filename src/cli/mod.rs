@@ -4,6 +4,8 @@
 
 pub mod args;
 pub mod config;
+pub mod live;
+mod privs;
 pub mod run;
 
 use crate::source::SourceError;
@@ -56,7 +58,11 @@ pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
             return code;
         }
     };
-    let result = config::Config::from_args(parsed).and_then(|cfg| run::run(&cfg));
+    let result = config::Config::from_args(parsed).and_then(|cfg| match &cfg.mode {
+        config::Mode::Files(inputs) => run::run(&cfg, inputs),
+        config::Mode::Live(live) => live::run(&cfg, live),
+        config::Mode::ListInterfaces => live::list(),
+    });
     match result {
         Ok(()) => 0,
         Err(CliError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,

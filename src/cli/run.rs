@@ -60,10 +60,10 @@ impl Progress {
     }
 }
 
-pub fn run(cfg: &Config) -> Result<(), CliError> {
-    let mut src = source::open(&cfg.inputs)?;
+pub fn run(cfg: &Config, inputs: &[std::path::PathBuf]) -> Result<(), CliError> {
+    let mut src = source::open(inputs)?;
     let mut analyzer = Analyzer::new(cfg.settings.clone());
-    let multi_file = cfg.inputs.len() > 1;
+    let multi_file = inputs.len() > 1;
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut progress = Progress::new(cfg.progress);
@@ -119,12 +119,27 @@ pub fn run(cfg: &Config) -> Result<(), CliError> {
         return Ok(());
     }
 
-    conns.sort_by_key(|(c, _)| c.id);
+    let files = src.files();
+    let rep = build_report(&analyzer, files, warnings, conns.into_iter().map(|(c, _)| c).collect());
+    render(cfg, &rep, &mut out)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// The report of a run: capture facts from the analyzer, the selected connections in id order.
+pub fn build_report(
+    analyzer: &Analyzer,
+    files: Vec<crate::source::FileInfo>,
+    warnings: Vec<String>,
+    mut conns: Vec<ConnReport>,
+) -> Report {
+    conns.sort_by_key(|c| c.id);
+    let stats = analyzer.packet_stats();
     let start = stats.first;
     let end = stats.last;
     let mut rep = Report {
         capture: report::CaptureOut {
-            files: src.files(),
+            files,
             packets: stats.packets,
             bytes: stats.bytes,
             tcp_segments: analyzer.tcp_stats().segments,
@@ -141,9 +156,15 @@ pub fn run(cfg: &Config) -> Result<(), CliError> {
             start_ts: start,
         },
         summary: Default::default(),
-        connections: conns.into_iter().map(|(c, _)| c).collect(),
+        connections: conns,
     };
     rep.summarize();
+    rep
+}
+
+/// Renders a whole report in the configured format.
+pub fn render(cfg: &Config, rep: &Report, out: &mut dyn Write) -> Result<(), CliError> {
+    let start = rep.capture.start_ts;
     let width = if cfg.format == Format::Table && io::IsTerminal::is_terminal(&io::stdout()) {
         comfy_table::Table::new().width()
     } else {
@@ -158,13 +179,12 @@ pub fn run(cfg: &Config) -> Result<(), CliError> {
         color: cfg.color,
         width,
     };
-    report::renderer(cfg.format).render(&rep, &opts, &mut out)?;
-    out.flush()?;
+    report::renderer(cfg.format).render(rep, &opts, out)?;
     Ok(())
 }
 
 /// Streams `--frames` output in the chosen format.
-struct FrameWriter {
+pub(crate) struct FrameWriter {
     format: Format,
     multi_file: bool,
     first: bool,
@@ -182,7 +202,7 @@ struct FrameOut<'a> {
 }
 
 impl FrameWriter {
-    fn new(format: Format, multi_file: bool) -> FrameWriter {
+    pub(crate) fn new(format: Format, multi_file: bool) -> FrameWriter {
         FrameWriter {
             format,
             multi_file,
@@ -190,7 +210,7 @@ impl FrameWriter {
         }
     }
 
-    fn begin(&mut self, out: &mut dyn Write) -> io::Result<()> {
+    pub(crate) fn begin(&mut self, out: &mut dyn Write) -> io::Result<()> {
         match self.format {
             Format::Json => out.write_all(b"{\"frames\": [\n"),
             Format::Markdown => {
@@ -211,7 +231,7 @@ impl FrameWriter {
     }
 
     /// Writes a batch of frames; with `--conn`, only those connections' frames.
-    fn write(&mut self, out: &mut dyn Write, batch: &[(u64, FrameRecord)], conns: &[u64]) -> io::Result<()> {
+    pub(crate) fn write(&mut self, out: &mut dyn Write, batch: &[(u64, FrameRecord)], conns: &[u64]) -> io::Result<()> {
         for (conn, f) in batch {
             if !conns.is_empty() && !conns.contains(conn) {
                 continue;
@@ -285,7 +305,7 @@ impl FrameWriter {
         Ok(())
     }
 
-    fn end(&mut self, out: &mut dyn Write) -> io::Result<()> {
+    pub(crate) fn end(&mut self, out: &mut dyn Write) -> io::Result<()> {
         match self.format {
             Format::Json => out.write_all(if self.first { b"]}\n" } else { b"\n]}\n" }),
             Format::Html => writeln!(out, "</table></body></html>"),

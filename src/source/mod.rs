@@ -6,6 +6,7 @@
 //! after the first good record is a [`SourceWarning`] and the records that could be read are still analysed.
 
 mod input;
+pub mod live;
 mod merge;
 mod reader;
 
