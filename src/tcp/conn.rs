@@ -489,6 +489,7 @@ impl<S: StreamSink> Conn<S> {
         let Some(next) = e.next_seq else {
             // First data seen from this side.
             e.next_seq = Some(end);
+            e.facts.bytes = e.facts.bytes.saturating_add(u64::from(plen));
             self.new_data(dir, seq, plen, mark, gap);
             return;
         };
@@ -514,7 +515,11 @@ impl<S: StreamSink> Conn<S> {
                     },
                 );
             }
-            self.ep[si].next_seq = Some(end);
+            let e = &mut self.ep[si];
+            e.next_seq = Some(end);
+            // Bytes are the sequence space the sender advanced (holes included: it sent them), as Zeek counts.
+            let advance = end.offset_from(next).saturating_sub(u32::from(fin));
+            e.facts.bytes = e.facts.bytes.saturating_add(u64::from(advance));
             let fresh_from = if seq.gt(next) { seq } else { next };
             let fresh = end.offset_from(fresh_from).saturating_sub(u32::from(fin));
             self.new_data(dir, seq, fresh, mark, gap);
@@ -617,7 +622,6 @@ impl<S: StreamSink> Conn<S> {
         if plen == 0 {
             return;
         }
-        e.facts.bytes = e.facts.bytes.saturating_add(u64::from(plen));
         if e.facts.first_data.is_none() {
             e.facts.first_data = Some(mark);
         }
@@ -758,6 +762,7 @@ impl<S: StreamSink> Conn<S> {
             {
                 let bytes = u64::from(ack.offset_from(n));
                 peer.facts.acked_unseen = peer.facts.acked_unseen.saturating_add(1);
+                peer.facts.bytes = peer.facts.bytes.saturating_add(bytes);
                 peer.next_seq = Some(ack);
                 self.emit(mark, Some(dir), TcpEventKind::AckedUnseen { bytes });
             }

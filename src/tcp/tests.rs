@@ -351,6 +351,8 @@ fn holes_out_of_order_and_acked_unseen() {
     let c = r.dir(Dir::ToServer);
     assert_eq!(c.out_of_order, 1);
     assert_eq!(c.lost_segments, 2);
+    // Bytes are the sequence space advanced: the hole the capture missed counts (the sender sent it).
+    assert_eq!(c.bytes, 20);
     assert_eq!(c.retransmissions, 0);
     assert_eq!(b.data[0], b"aaaabbbbcccceeee");
     assert_eq!(b.gaps[0], 4);
