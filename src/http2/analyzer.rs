@@ -241,7 +241,6 @@ impl StreamAnalyzer {
         if data.is_empty() {
             return;
         }
-        let before = self.conn.protocol;
         let (ds, conn) = self.split(dir);
         ds.seen = true;
         ds.last_meta = Some(meta);
@@ -258,9 +257,6 @@ impl StreamAnalyzer {
                 self.advance(dir, false);
             }
         }
-        if self.conn.protocol != before {
-            self.kick(dir.reverse());
-        }
     }
 
     /// The connection was recognised from the other direction: decide on bytes held here.
@@ -273,10 +269,12 @@ impl StreamAnalyzer {
     }
 
     /// Runs the mode machine over the held bytes until it needs more. Every pass consumes bytes or changes
-    /// mode, so this ends; the bound is a second guard.
+    /// mode, so this ends; the bound is a second guard. When a pass recognises the connection, the other
+    /// direction decides on its held bytes at once, so frames come out in capture order.
     fn advance(&mut self, dir: Dir, at_end: bool) {
         let bound = self.state(dir).hold.len().saturating_add(16);
         for _ in 0..bound {
+            let before = self.conn.protocol;
             let progressed = match self.state(dir).mode {
                 Mode::Off => {
                     self.state(dir).hold.clear();
@@ -289,6 +287,9 @@ impl StreamAnalyzer {
                 Mode::ExpectPreface => self.expect_preface_step(dir, at_end),
                 Mode::Resync => self.resync_step(dir, at_end),
             };
+            if self.conn.protocol != before {
+                self.kick(dir.reverse());
+            }
             if !progressed {
                 return;
             }
@@ -550,11 +551,7 @@ impl StreamAnalyzer {
         }
         self.state(dir).ended = true;
         if !self.state(dir).hold.is_empty() {
-            let before = self.conn.protocol;
             self.advance(dir, true);
-            if self.conn.protocol != before {
-                self.kick(dir.reverse());
-            }
         }
         let (ds, conn) = self.split(dir);
         if ds.mode != Mode::Frames {
