@@ -266,13 +266,20 @@ fn gap_inside_a_data_frame_keeps_sync_and_a_gap_across_frames_resyncs() {
     tail.extend(ping(false, 6));
     tail.extend(ping(false, 7));
     a.on_data(C, &tail, meta(8, 0));
+    // Two plausible frames are not enough to trust the boundary: a third confirms it.
+    assert_eq!(a.drain_frames().count(), 0);
+    a.on_data(C, &ping(false, 8), meta(9, 0));
     let frames: Vec<_> = a.drain_frames().collect();
     assert_eq!(
         frames
             .iter()
             .map(|f| f.frame_type.as_str())
             .collect::<Vec<_>>(),
-        ["PING", "PING"]
+        ["PING", "PING", "PING"]
+    );
+    assert_eq!(
+        frames.iter().map(|f| f.at.frame).collect::<Vec<_>>(),
+        [8, 8, 9]
     );
     let rec = a.finish();
     assert_eq!((rec.summary.gaps, rec.summary.resyncs), (2, 1));

@@ -24,6 +24,8 @@ pub const HPACK_TABLE_CAP: usize = 64 * 1024;
 /// Bytes a direction may be searched for frames before it is given up as not HTTP/2 (when neither direction
 /// has been recognised).
 pub const SNIFF_BUDGET: u64 = 256 * 1024;
+/// Frames after a resynchronisation that must each look plausible, or the search goes on.
+pub const PROBATION_FRAMES: u8 = 4;
 /// An incomplete HPACK field held between fragments is kept up to `max(max_header_list, this)` bytes.
 pub const HPACK_PENDING_MIN_CAP: usize = 64 * 1024;
 
@@ -116,6 +118,9 @@ struct DirState {
     lost: bool,
     /// HTTP/1.1 body bytes before the client preface.
     expect_skip: u64,
+    /// Frames still checked strictly after a resynchronisation: an implausible header among them means the
+    /// boundary found was wrong, and the search goes on.
+    probation: u8,
     ended: bool,
     /// Bytes were seen at all.
     seen: bool,
@@ -137,6 +142,7 @@ impl DirState {
             skipped: 0,
             lost: false,
             expect_skip: 0,
+            probation: 0,
             ended: false,
             seen: false,
             last_meta: None,
@@ -270,9 +276,11 @@ impl StreamAnalyzer {
 
     /// Runs the mode machine over the held bytes until it needs more. Every pass consumes bytes or changes
     /// mode, so this ends; the bound is a second guard. When a pass recognises the connection, the other
-    /// direction decides on its held bytes at once, so frames come out in capture order.
+    /// direction decides on its held bytes too, before this one's frames if its bytes came first, so that frame
+    /// records come out in capture order.
     fn advance(&mut self, dir: Dir, at_end: bool) {
         let bound = self.state(dir).hold.len().saturating_add(16);
+        let mut deferred_kick = false;
         for _ in 0..bound {
             let before = self.conn.protocol;
             let progressed = match self.state(dir).mode {
@@ -288,11 +296,19 @@ impl StreamAnalyzer {
                 Mode::Resync => self.resync_step(dir, at_end),
             };
             if self.conn.protocol != before {
-                self.kick(dir.reverse());
+                let mine = self.state(dir).hold.first_meta().map(|m| m.at);
+                let theirs = self.state(dir.reverse()).hold.first_meta().map(|m| m.at);
+                match (theirs, mine) {
+                    (Some(t), Some(m)) if t > m => deferred_kick = true,
+                    _ => self.kick(dir.reverse()),
+                }
             }
             if !progressed {
-                return;
+                break;
             }
+        }
+        if deferred_kick {
+            self.kick(dir.reverse());
         }
     }
 
@@ -364,12 +380,8 @@ impl StreamAnalyzer {
                 true
             }
             Sniff::Http1Response if !known_h2 => {
-                if conn.upgrade_pending {
-                    ds.mode = Mode::Http1Response;
-                } else {
-                    conn.set_protocol(AppProtocol::Other, dir, meta);
-                    self.all_off();
-                }
+                // Read it even without a request seen: the request may be lost, and a `101` still means h2c.
+                ds.mode = Mode::Http1Response;
                 true
             }
             _ => {
@@ -388,32 +400,55 @@ impl StreamAnalyzer {
             Ok(Some(h)) => h,
             Ok(None) if !at_end => return false,
             _ => {
-                conn.set_protocol(AppProtocol::Other, dir, meta);
-                self.all_off();
+                // Not a readable HTTP/1.1 head after all (damaged, or cut): look for frames instead.
+                ds.mode = Mode::Resync;
                 return true;
             }
         };
         if request {
-            if !head.upgrade_h2c || head.method.is_empty() {
-                conn.set_protocol(AppProtocol::Other, dir, meta);
-                self.all_off();
-                return true;
-            }
-            conn.upgrade_pending = true;
-            conn.summary.http2_client = Some(dir);
+            // After any request head, look at what the client sends next: the preface (an upgrade, even one
+            // whose header we could not read, or HTTP/2 inside a CONNECT tunnel), TLS (a tunnel), or more
+            // HTTP/1.1 (not HTTP/2).
             ds.hold.consume(head.len);
-            ds.expect_skip = head.content_length;
             ds.mode = Mode::ExpectPreface;
-            conn.open_upgrade_stream(dir, meta, &head.method, &head.target);
+            if head.method.eq_ignore_ascii_case("CONNECT") {
+                conn.connect_pending = true;
+            } else {
+                ds.expect_skip = head.content_length;
+            }
+            if head.upgrade_h2c {
+                conn.upgrade_pending = true;
+                conn.summary.http2_client = Some(dir);
+                conn.open_upgrade_stream(dir, meta, &head.method, &head.target);
+            }
             return true;
         }
-        if head.status == 101 && conn.upgrade_pending {
+        if head.status == 101 && (head.upgrade_h2c || conn.upgrade_pending) {
             ds.hold.consume(head.len);
             ds.mode = Mode::Frames;
             ds.synced_once = true;
+            if !conn.upgrade_pending {
+                conn.note(
+                    dir,
+                    meta,
+                    "HTTP/1.1 101 Switching Protocols without a recognised Upgrade: h2c request"
+                        .into(),
+                );
+                conn.upgrade_pending = true;
+            }
             conn.set_protocol(AppProtocol::Http2Upgrade, dir, meta);
         } else if (100..200).contains(&head.status) {
             ds.hold.consume(head.len);
+        } else if conn.connect_pending && (200..300).contains(&head.status) {
+            // A CONNECT tunnel is open: what follows is a new stream of bytes.
+            conn.connect_pending = false;
+            conn.note(
+                dir,
+                meta,
+                format!("HTTP/1.1 CONNECT tunnel open ({})", head.status),
+            );
+            ds.hold.consume(head.len);
+            ds.mode = Mode::Sniff;
         } else {
             conn.set_protocol(AppProtocol::Other, dir, meta);
             self.all_off();
@@ -442,11 +477,36 @@ impl StreamAnalyzer {
                 ds.hold.consume(detect::PREFACE.len());
                 ds.mode = Mode::Frames;
                 ds.synced_once = true;
-                conn.set_protocol(AppProtocol::Http2Upgrade, dir, meta);
+                if conn.summary.http2_client.is_none() {
+                    conn.summary.http2_client = Some(dir);
+                }
+                let p = if conn.upgrade_pending {
+                    AppProtocol::Http2Upgrade
+                } else if conn.connect_pending {
+                    AppProtocol::Http2Preface
+                } else {
+                    conn.note(
+                        dir,
+                        meta,
+                        "client preface after an HTTP/1.1 request without a recognised Upgrade: h2c".into(),
+                    );
+                    AppProtocol::Http2Upgrade
+                };
+                conn.set_protocol(p, dir, meta);
+                true
+            }
+            Sniff::Tls if conn.connect_pending => {
+                conn.set_protocol(AppProtocol::Tls, dir, meta);
+                self.all_off();
+                true
+            }
+            _ if conn.upgrade_pending => {
+                ds.mode = Mode::Resync;
                 true
             }
             _ => {
-                ds.mode = Mode::Resync;
+                conn.set_protocol(AppProtocol::Other, dir, meta);
+                self.all_off();
                 true
             }
         }
@@ -458,13 +518,46 @@ impl StreamAnalyzer {
         if ds.hold.is_empty() {
             return false;
         }
+        if ds.hold.buf.starts_with(detect::PREFACE) {
+            // The client preface after lost bytes (or where an HTTP/1.1 exchange was expected): as good as a
+            // preface at the start.
+            let Some(meta) = ds.hold.first_meta() else {
+                return false;
+            };
+            ds.hold.consume(detect::PREFACE.len());
+            ds.mode = Mode::Frames;
+            if ds.lost || ds.skipped > 0 {
+                conn.summary.resyncs += 1;
+                conn.emit(
+                    dir,
+                    meta,
+                    super::H2EventKind::Resync {
+                        skipped: ds.skipped,
+                    },
+                );
+            }
+            ds.synced_once = true;
+            ds.lost = false;
+            ds.skipped = 0;
+            if conn.summary.http2_client.is_none() {
+                conn.summary.http2_client = Some(dir);
+            }
+            let p = if conn.upgrade_pending {
+                AppProtocol::Http2Upgrade
+            } else {
+                AppProtocol::Http2Preface
+            };
+            conn.set_protocol(p, dir, meta);
+            return true;
+        }
         let trust_first = conn.protocol.is_http2() && !ds.synced_once && ds.skipped == 0;
         let max = conn
             .max_frame
             .get(d)
             .copied()
             .unwrap_or(frame::DEFAULT_MAX_FRAME_SIZE);
-        match detect::scan(&ds.hold.buf, max, at_end, trust_first) {
+        let strict = !conn.protocol.is_http2();
+        match detect::scan(&ds.hold.buf, max, at_end, trust_first, strict) {
             Scan::Found(i) => {
                 ds.hold.consume(i);
                 ds.skipped += i as u64;
@@ -472,6 +565,11 @@ impl StreamAnalyzer {
                     return false;
                 };
                 ds.mode = Mode::Frames;
+                ds.probation = if trust_first && i == 0 {
+                    0
+                } else {
+                    PROBATION_FRAMES
+                };
                 if !conn.protocol.is_http2() {
                     conn.set_protocol(AppProtocol::Http2Resync, dir, meta);
                 }
@@ -658,7 +756,11 @@ fn frames_input(
                 .get(d)
                 .copied()
                 .unwrap_or(frame::DEFAULT_MAX_FRAME_SIZE);
-            if implausible(&head, max) {
+            let on_probation = ds.probation > 0;
+            ds.probation = ds.probation.saturating_sub(1);
+            if implausible(&head, max)
+                || (on_probation && !head.plausible_with(frame::MAX_FRAME_LEN, false))
+            {
                 conn.malformed(
                     dir,
                     meta,
@@ -970,6 +1072,7 @@ fn lose_sync(ds: &mut DirState, conn: &mut Conn, dir: Dir, meta: SegMeta) {
     ds.lost = true;
     ds.hdr_have = 0;
     ds.cur = None;
+    ds.probation = 0;
     if ds.block.active {
         ds.block.reset();
     }

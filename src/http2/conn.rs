@@ -294,8 +294,10 @@ pub(crate) struct Conn {
     /// (set by the SETTINGS of the other direction).
     pub table_allowed: [u32; 2],
     pub max_frame: [u32; 2],
-    /// An HTTP/1.1 `Upgrade: h2c` request was seen.
+    /// An HTTP/1.1 `Upgrade: h2c` request (or a `101`) was seen.
     pub upgrade_pending: bool,
+    /// An HTTP/1.1 CONNECT request waits for its response.
+    pub connect_pending: bool,
     out_of_sync_noted: [bool; 2],
 }
 
@@ -320,6 +322,7 @@ impl Conn {
             table_allowed: [hpack::DEFAULT_TABLE_SIZE as u32; 2],
             max_frame: [frame::DEFAULT_MAX_FRAME_SIZE; 2],
             upgrade_pending: false,
+            connect_pending: false,
             out_of_sync_noted: [false; 2],
         }
     }

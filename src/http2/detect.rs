@@ -41,9 +41,11 @@ pub fn sniff(b: &[u8]) -> Sniff {
             Sniff::NeedMore
         };
     }
+    // A TLS record header: handshake at the start, or change_cipher_spec, alert, application_data when the
+    // capture joined later.
     match b {
-        [0x16, 0x03, v, ..] if *v <= 0x04 => return Sniff::Tls,
-        [0x16] | [0x16, 0x03] => return Sniff::NeedMore,
+        [0x14..=0x17, 0x03, v, ..] if *v <= 0x04 => return Sniff::Tls,
+        [0x14..=0x17] | [0x14..=0x17, 0x03] => return Sniff::NeedMore,
         _ => {}
     }
     let status = b"HTTP/1.";
@@ -138,30 +140,144 @@ pub enum Scan {
     NeedMore(usize),
 }
 
-/// Looks for the first offset where a plausible frame header (not CONTINUATION, at most
-/// [`RESYNC_MAX_CANDIDATE`] long) is followed by another plausible header right after its payload.
-/// `at_end`: no more bytes will come, so a candidate that ends exactly at the end of `b` is accepted alone.
-/// `trust_first`: a plausible header at offset 0 is accepted alone (the connection is known to be HTTP/2 and
-/// this direction is at its very start).
-pub fn scan(b: &[u8], max_len: u32, at_end: bool, trust_first: bool) -> Scan {
-    let cand_max = max_len.min(RESYNC_MAX_CANDIDATE);
-    let mut i = 0;
-    while let Some(rest) = b.get(i..) {
-        let Some(h) = Head::from_prefix(rest) else {
-            return Scan::NeedMore(i);
+/// How many plausible headers in a row confirm a frame boundary.
+pub const RESYNC_CHAIN: usize = 3;
+
+/// Whether a header may start a resynchronised stream: plausible, and not a frame payload bytes imitate
+/// easily (an empty DATA without END_STREAM or an empty HEADERS, as runs of zero padding do).
+fn candidate(h: &Head, max_len: u32) -> bool {
+    let empty_data = h.kind == FrameType::DATA
+        && h.length == 0
+        && h.flags & super::frame::flags::END_STREAM == 0;
+    let empty_headers = h.kind == FrameType::HEADERS && h.length == 0;
+    !empty_data && !empty_headers && h.plausible(max_len)
+}
+
+/// What follows a candidate header.
+enum Chain {
+    /// [`RESYNC_CHAIN`] plausible headers in a row (or a plausible one too long to look past).
+    Confirmed,
+    /// Plausible frames that end exactly at the end of the bytes held.
+    EndsAtEnd,
+    /// More bytes are needed to tell.
+    NeedMore,
+    Broken,
+}
+
+/// Whether a frame's payload is what HTTP/2 puts there (for the strict search, when nothing else says the
+/// connection is HTTP/2): SETTINGS with known identifiers and valid values, a non-zero WINDOW_UPDATE, a PING,
+/// GOAWAY and RST_STREAM with registered error codes, a PRIORITY not on itself. `None`: the payload is not all
+/// held yet.
+fn telling(h: &Head, payload: Option<&[u8]>) -> Option<bool> {
+    use super::frame::{GoAway, Priority, RstStream, Settings, WindowUpdate};
+    let known_code = |c: Option<crate::http2::ErrorCode>| c.is_some_and(|c| c.name().is_some());
+    Some(match h.kind {
+        FrameType::PING => true,
+        FrameType::SETTINGS => {
+            let p = payload?;
+            let s = Settings::load(h, p);
+            h.length <= 60 && s.check(h).is_ok() && s.iter().all(|(id, _)| id.name().is_some())
+        }
+        FrameType::WINDOW_UPDATE => WindowUpdate::load(payload?).check(h).is_ok(),
+        FrameType::GOAWAY => {
+            let p = payload?.get(..8)?;
+            known_code(GoAway::load(p).error) && p.first().is_some_and(|b| b & 0x80 == 0)
+        }
+        FrameType::RST_STREAM => known_code(RstStream::load(payload?).error),
+        FrameType::PRIORITY => Priority::check(h, Priority::load(payload?).as_ref()).is_ok(),
+        _ => false,
+    })
+}
+
+fn empty_data(h: &Head) -> bool {
+    h.kind == FrameType::DATA && h.length == 0 && h.flags & super::frame::flags::END_STREAM == 0
+}
+
+/// Walks the frames after `at`. Strict (nothing else says the connection is HTTP/2): no empty DATA without
+/// END_STREAM anywhere, and either a [`telling`] frame among them or frames of one low-numbered stream (a
+/// transfer in progress); binary protocols full of zeros chain plausible DATA headers otherwise.
+fn chain(b: &[u8], at: usize, max_len: u32, strict: bool) -> Chain {
+    let mut pos = at;
+    let mut first_continuation = false;
+    let mut telling_seen = false;
+    let mut one_stream = true;
+    let mut first_sid = 0;
+    // `frames`: how many frames the chain has; one frame of one stream is not a transfer.
+    let verdict = |telling_seen: bool, one_stream: bool, first_sid: u32, frames: usize| {
+        if !strict || telling_seen || (one_stream && first_sid < 1 << 20 && frames > 1) {
+            Chain::Confirmed
+        } else {
+            Chain::Broken
+        }
+    };
+    for n in 0..RESYNC_CHAIN {
+        let Some(h) = b.get(pos..).and_then(Head::from_prefix) else {
+            // A CONTINUATION (the rest of a header block whose start was lost) is only taken with company.
+            let enough = if first_continuation { n > 1 } else { n > 0 };
+            return if pos == b.len() && enough {
+                match verdict(telling_seen, one_stream, first_sid, n) {
+                    Chain::Confirmed => Chain::EndsAtEnd,
+                    other => other,
+                }
+            } else {
+                Chain::NeedMore
+            };
         };
-        if h.kind != FrameType::CONTINUATION && h.plausible(cand_max) {
-            if i == 0 && trust_first {
-                return Scan::Found(0);
+        // The first header must be strictly plausible; the ones confirming it may carry undefined flags.
+        let ok = if n == 0 {
+            first_continuation = h.kind == FrameType::CONTINUATION;
+            first_sid = h.stream_id;
+            candidate(&h, max_len.min(RESYNC_MAX_CANDIDATE))
+        } else {
+            h.plausible_with(max_len, false) && !(strict && empty_data(&h))
+        };
+        if !ok {
+            return Chain::Broken;
+        }
+        let len = usize::try_from(h.length).unwrap_or(usize::MAX);
+        let start = pos.saturating_add(HEAD_LEN);
+        if strict {
+            one_stream &= h.stream_id == first_sid
+                && matches!(
+                    h.kind,
+                    FrameType::DATA | FrameType::HEADERS | FrameType::CONTINUATION
+                );
+            match telling(&h, b.get(start..start.saturating_add(len))) {
+                Some(t) => telling_seen |= t,
+                None => return Chain::NeedMore,
             }
-            let next = i + HEAD_LEN + usize::try_from(h.length).unwrap_or(usize::MAX);
-            match b.get(next..).map(Head::from_prefix) {
-                Some(Some(h2)) if h2.plausible(max_len) => return Scan::Found(i),
-                Some(Some(_)) => {}
-                Some(None) if at_end && next == b.len() => return Scan::Found(i),
-                _ if at_end => {}
-                _ => return Scan::NeedMore(i),
-            }
+        }
+        if n > 0 && h.length > RESYNC_MAX_CANDIDATE {
+            // Too long to hold and look past: two headers will do.
+            return verdict(telling_seen, one_stream, first_sid, n + 1);
+        }
+        pos = start.saturating_add(len);
+    }
+    verdict(telling_seen, one_stream, first_sid, RESYNC_CHAIN)
+}
+
+/// Looks for the first offset where [`RESYNC_CHAIN`] plausible frame headers follow each other, each right
+/// after the previous frame's payload (the first a [`candidate`] of at most [`RESYNC_MAX_CANDIDATE`] bytes).
+/// `at_end`: no more bytes will come (end of stream, or a gap), so plausible frames ending exactly at the end
+/// of `b` are accepted. `trust_first`: a candidate at offset 0 is accepted alone (the connection is known to
+/// be HTTP/2 and this direction is at its very start). `strict`: nothing says the connection is HTTP/2 yet, so
+/// the frames must also show it (see [`chain`]).
+pub fn scan(b: &[u8], max_len: u32, at_end: bool, trust_first: bool, strict: bool) -> Scan {
+    let mut i = 0;
+    while i < b.len() {
+        if i == 0
+            && trust_first
+            && let Some(h) = Head::from_prefix(b)
+            && h.kind != FrameType::CONTINUATION
+            && candidate(&h, max_len.min(RESYNC_MAX_CANDIDATE))
+        {
+            return Scan::Found(0);
+        }
+        match chain(b, i, max_len, strict) {
+            Chain::Confirmed => return Scan::Found(i),
+            Chain::EndsAtEnd if at_end => return Scan::Found(i),
+            Chain::EndsAtEnd | Chain::NeedMore if !at_end => return Scan::NeedMore(i),
+            _ => {}
         }
         i += 1;
     }
@@ -180,6 +296,8 @@ mod tests {
         );
         assert_eq!(sniff(b"PRI * HTTP/2"), Sniff::NeedMore);
         assert_eq!(sniff(&[0x16, 0x03, 0x01, 0x02, 0x00]), Sniff::Tls);
+        assert_eq!(sniff(&[0x17, 0x03, 0x03, 0x40, 0x11]), Sniff::Tls);
+        assert_eq!(sniff(&[0x17]), Sniff::NeedMore);
         assert_eq!(sniff(b"GET / HTTP/1.1\r\n"), Sniff::Http1Request);
         assert_eq!(sniff(b"PRI / HTTP/1.1\r\n"), Sniff::Http1Request);
         assert_eq!(sniff(b"OPTIO"), Sniff::NeedMore);
@@ -225,17 +343,65 @@ mod tests {
     }
 
     #[test]
-    fn scan_needs_two_headers_in_a_row() {
+    fn scan_needs_three_headers_in_a_row() {
         let mut b = vec![0xde, 0xad, 0xbe, 0xef, 0x01];
         b.extend(frame(4, 0, 0, &[0, 3, 0, 0, 0, 100]));
         b.extend(frame(8, 0, 0, &[0, 0, 1, 0]));
-        assert_eq!(scan(&b, 16384, false, false), Scan::Found(5));
-        // Only one frame so far: wait, unless the stream has ended.
+        // Two frames so far: wait, unless the stream has ended.
+        assert_eq!(scan(&b, 16384, false, false, false), Scan::NeedMore(5));
+        assert_eq!(scan(&b, 16384, true, false, false), Scan::Found(5));
+        b.extend(frame(6, 0, 0, &[0; 8]));
+        assert_eq!(scan(&b, 16384, false, false, false), Scan::Found(5));
         let one = &b[..5 + 15];
-        assert_eq!(scan(one, 16384, false, false), Scan::NeedMore(5));
-        assert_eq!(scan(one, 16384, true, false), Scan::Found(5));
-        assert_eq!(scan(&b[5..5 + 15], 16384, false, true), Scan::Found(0));
-        assert_eq!(scan(&[0xff; 100], 16384, false, false), Scan::NeedMore(92));
-        assert_eq!(scan(&[], 16384, true, false), Scan::NeedMore(0));
+        assert_eq!(scan(one, 16384, false, false, false), Scan::NeedMore(5));
+        assert_eq!(scan(one, 16384, true, false, false), Scan::Found(5));
+        assert_eq!(
+            scan(&b[5..5 + 15], 16384, false, true, false),
+            Scan::Found(0)
+        );
+        assert_eq!(
+            scan(&[0xff; 100], 16384, false, false, false),
+            Scan::NeedMore(92)
+        );
+        assert_eq!(scan(&[], 16384, true, false, false), Scan::NeedMore(0));
+    }
+
+    #[test]
+    fn zero_padding_before_a_real_header_is_not_a_frame() {
+        // Zero padding, then a real DATA header (length 1823, PADDED, stream 1) and its payload: an empty DATA
+        // "frame" on stream 1823 followed by a "frame" of 2048 bytes would chain, but an empty DATA without
+        // END_STREAM is not taken as a first frame.
+        let mut b = vec![0u8; 40];
+        b.extend(frame(0, 0x08, 1, &vec![0; 1823]));
+        b.extend(frame(6, 0, 0, &[0; 8]));
+        b.extend(frame(6, 1, 0, &[0; 8]));
+        assert_eq!(scan(&b, 16384, false, false, false), Scan::Found(40));
+        assert_eq!(scan(&b, 16384, false, false, true), Scan::Found(40));
+    }
+
+    #[test]
+    fn strict_search_wants_frames_that_look_like_http2() {
+        // Three DATA headers on unrelated streams (as binary protocols full of zeros give): only after a loss
+        // in a known HTTP/2 connection.
+        let mut b = frame(0, 0, 0x0010_0001, &[1, 2, 3]);
+        b.extend(frame(0, 0, 0x0200_0003, &[4]));
+        b.extend(frame(0, 1, 0x0000_0201, &[5, 6]));
+        b.extend(frame(0, 0, 0x0000_0005, &[7]));
+        assert_eq!(scan(&b, 16384, false, false, false), Scan::Found(0));
+        assert_eq!(scan(&b, 16384, true, false, true), Scan::NeedMore(b.len()));
+        // One stream's transfer, or a WINDOW_UPDATE among them, is HTTP/2 enough.
+        let mut t = frame(0, 0, 7, &[1; 100]);
+        t.extend(frame(0, 0, 7, &[2; 100]));
+        t.extend(frame(0, 1, 7, &[3; 10]));
+        assert_eq!(scan(&t, 16384, false, false, true), Scan::Found(0));
+        let mut w = frame(0, 0, 0x0010_0001, &[1, 2, 3]);
+        w.extend(frame(8, 0, 0, &[0, 0, 0x40, 0]));
+        w.extend(frame(0, 0, 0x0200_0003, &[4]));
+        assert_eq!(scan(&w, 16384, false, false, true), Scan::Found(0));
+        // SETTINGS with an unknown identifier does not count.
+        let mut u = frame(4, 0, 0, &[0x12, 0x34, 0, 0, 0, 1]);
+        u.extend(frame(0, 0, 0x0200_0003, &[4]));
+        u.extend(frame(0, 0, 0x0300_0003, &[4]));
+        assert_eq!(scan(&u, 16384, true, false, true), Scan::NeedMore(u.len()));
     }
 }

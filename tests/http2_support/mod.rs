@@ -217,3 +217,4 @@ pub fn run(
 }
 
 pub mod h2_writer;
+pub mod tshark;

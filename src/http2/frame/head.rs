@@ -56,13 +56,19 @@ impl Head {
     /// 5), and the stream identifier the type needs (0 for SETTINGS, PING and GOAWAY; non-zero for stream
     /// frames). A stream found mid-connection is only trusted when two such headers follow each other.
     pub fn plausible(&self, max_len: u32) -> bool {
+        self.plausible_with(max_len, true)
+    }
+
+    /// [`Head::plausible`], optionally letting undefined flags pass (receivers must ignore them, RFC 9113
+    /// §4.1, and some peers and crafted captures set them).
+    pub fn plausible_with(&self, max_len: u32, strict_flags: bool) -> bool {
         if self.reserved || self.length > max_len || !self.kind.is_core() {
             return false;
         }
         let Some(defined) = flags::defined(self.kind) else {
             return false;
         };
-        if self.flags & !defined != 0 {
+        if strict_flags && self.flags & !defined != 0 {
             return false;
         }
         let len = self.length;
