@@ -138,11 +138,11 @@ fn grpc_call_facts() {
             "Settings",
             "Settings",
             "Settings",
-            "POST /greet.GreetService/Greet (grpc-timeout 2.00 s)",
+            "POST /greet.GreetService/Greet (grpc-timeout 2S)",
             "200, grpc-status 0 OK, messages 1/1",
             "ping ack=false rtt=None",
             &format!("ping ack=true rtt={:?}", Some(Dur::from_millis(10))),
-            "POST /greet.GreetService/Slow (grpc-timeout 100 ms)",
+            "POST /greet.GreetService/Slow (grpc-timeout 100m)",
             "RstStream",
             "GoAway",
         ]

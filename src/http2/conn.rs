@@ -71,27 +71,45 @@ struct Outstanding {
     ts: Ts,
 }
 
-/// The values of a header block the analysis uses (the full list only goes to `--frames`).
+/// The values of a header block the analysis uses (the full list only goes to `--frames`). The strings keep
+/// their buffers from block to block, so that a request does not allocate here.
 #[derive(Debug, Default)]
 pub(crate) struct BlockInfo {
-    pub method: Option<String>,
-    pub path: Option<String>,
+    method: String,
+    has_method: bool,
+    path: String,
+    has_path: bool,
+    grpc_message: String,
+    has_grpc_message: bool,
+    /// `grpc-timeout` as sent (`100m`), for the stream summary.
+    grpc_timeout_raw: String,
     pub status: Option<u16>,
     pub grpc_content_type: bool,
     pub grpc_status: Option<u32>,
-    pub grpc_message: Option<String>,
     pub grpc_timeout: Option<Dur>,
 }
 
-fn capped(v: &[u8]) -> String {
-    String::from_utf8_lossy(v.get(..VALUE_CAP).unwrap_or(v)).into_owned()
+/// Replaces `dst` with (at most [`VALUE_CAP`] bytes of) `v`, lossily decoded.
+fn set_capped(dst: &mut String, v: &[u8]) {
+    dst.clear();
+    let v = v.get(..VALUE_CAP).unwrap_or(v);
+    match std::str::from_utf8(v) {
+        Ok(s) => dst.push_str(s),
+        Err(_) => dst.push_str(&String::from_utf8_lossy(v)),
+    }
 }
 
 impl BlockInfo {
     pub fn observe(&mut self, name: &[u8], value: &[u8]) {
         match name {
-            b":method" if self.method.is_none() => self.method = Some(capped(value)),
-            b":path" if self.path.is_none() => self.path = Some(capped(value)),
+            b":method" if !self.has_method => {
+                set_capped(&mut self.method, value);
+                self.has_method = true;
+            }
+            b":path" if !self.has_path => {
+                set_capped(&mut self.path, value);
+                self.has_path = true;
+            }
             b":status" if self.status.is_none() => {
                 self.status = std::str::from_utf8(value)
                     .ok()
@@ -101,20 +119,52 @@ impl BlockInfo {
             b"grpc-status" if self.grpc_status.is_none() => {
                 self.grpc_status = grpc::parse_status(value)
             }
-            b"grpc-message" if self.grpc_message.is_none() => {
-                self.grpc_message = Some(grpc::percent_decode(
+            b"grpc-message" if !self.has_grpc_message => {
+                grpc::percent_decode_into(
                     value.get(..VALUE_CAP).unwrap_or(value),
-                ));
+                    &mut self.grpc_message,
+                );
+                self.has_grpc_message = true;
             }
             b"grpc-timeout" if self.grpc_timeout.is_none() => {
-                self.grpc_timeout = grpc::parse_timeout(value)
+                self.grpc_timeout = grpc::parse_timeout(value);
+                if self.grpc_timeout.is_some() {
+                    set_capped(&mut self.grpc_timeout_raw, value);
+                }
             }
             _ => {}
         }
     }
 
+    pub fn method(&self) -> Option<&str> {
+        self.has_method.then_some(self.method.as_str())
+    }
+
+    pub fn path(&self) -> Option<&str> {
+        self.has_path.then_some(self.path.as_str())
+    }
+
+    /// `grpc-timeout` as sent, when it parsed.
+    pub fn grpc_timeout_text(&self) -> &str {
+        if self.grpc_timeout.is_some() {
+            &self.grpc_timeout_raw
+        } else {
+            ""
+        }
+    }
+
+    pub fn grpc_message(&self) -> Option<&str> {
+        self.has_grpc_message.then_some(self.grpc_message.as_str())
+    }
+
     pub fn clear(&mut self) {
-        *self = BlockInfo::default();
+        self.has_method = false;
+        self.has_path = false;
+        self.has_grpc_message = false;
+        self.status = None;
+        self.grpc_content_type = false;
+        self.grpc_status = None;
+        self.grpc_timeout = None;
     }
 }
 
@@ -299,6 +349,8 @@ pub(crate) struct Conn {
     /// An HTTP/1.1 CONNECT request waits for its response.
     pub connect_pending: bool,
     out_of_sync_noted: [bool; 2],
+    /// A spare string buffer (stream summaries).
+    scratch: String,
 }
 
 impl Conn {
@@ -324,6 +376,7 @@ impl Conn {
             upgrade_pending: false,
             connect_pending: false,
             out_of_sync_noted: [false; 2],
+            scratch: String::new(),
         }
     }
 
@@ -345,6 +398,25 @@ impl Conn {
                     kind,
                 },
             );
+        }
+    }
+
+    /// A string for a stream event's summary: the buffer of the stream event about to be dropped when the
+    /// log is full, so that a long connection's streams do not allocate one each.
+    fn summary_buf(&mut self) -> String {
+        let reused = self
+            .events
+            .get_mut(Cat::Stream as usize)
+            .and_then(BoundedLog::evict_for_reuse);
+        match reused.map(|e| e.kind) {
+            Some(
+                H2EventKind::StreamOpened { mut summary, .. }
+                | H2EventKind::StreamEnded { mut summary, .. },
+            ) => {
+                summary.clear();
+                summary
+            }
+            _ => String::new(),
         }
     }
 
@@ -556,7 +628,11 @@ impl Conn {
         let response_end = s.resp_dir() == Some(dir);
         let both = s.ended.iter().all(|e| *e);
         if response_end {
-            let summary = ended_summary(s);
+            let mut summary = std::mem::take(&mut self.scratch);
+            ended_summary(s, &mut summary);
+            let buf = self.summary_buf();
+            self.scratch = buf;
+            let summary = summary;
             self.emit(
                 dir,
                 meta,
@@ -587,8 +663,8 @@ impl Conn {
             self.summary.streams_opened += 1;
             let summary = format!(
                 "PUSH_PROMISE {} {}",
-                info.method.as_deref().unwrap_or("?"),
-                info.path.as_deref().unwrap_or("?")
+                info.method().unwrap_or("?"),
+                info.path().unwrap_or("?")
             );
             if let Some(s) = self.streams.entry(id) {
                 s.req_dir = Some(dir.reverse());
@@ -608,7 +684,7 @@ impl Conn {
             );
             return;
         }
-        if let Some(m) = &info.method {
+        if let Some(m) = info.method() {
             // A request.
             if self.summary.http2_client.is_none() {
                 self.summary.http2_client = Some(dir);
@@ -633,9 +709,10 @@ impl Conn {
                 None => self.stream_overflow(dir, meta),
             }
             if new {
-                let mut summary = format!("{m} {}", info.path.as_deref().unwrap_or("?"));
-                if let Some(t) = info.grpc_timeout {
-                    let _ = write!(summary, " (grpc-timeout {t})");
+                let mut summary = self.summary_buf();
+                let _ = write!(summary, "{m} {}", info.path().unwrap_or("?"));
+                if info.grpc_timeout.is_some() {
+                    let _ = write!(summary, " (grpc-timeout {})", info.grpc_timeout_text());
                 }
                 self.emit(
                     dir,
@@ -671,7 +748,11 @@ impl Conn {
                 Some(s) => {
                     let first = s.grpc_status.is_none();
                     s.grpc_status = Some(code);
-                    s.grpc_message.clone_from(&info.grpc_message);
+                    match (info.grpc_message(), &mut s.grpc_message) {
+                        (Some(m), Some(old)) => m.clone_into(old),
+                        (Some(m), slot) => *slot = Some(m.to_owned()),
+                        (None, slot) => *slot = None,
+                    }
                     first
                 }
                 None => true,
@@ -817,8 +898,8 @@ impl Conn {
     }
 }
 
-fn ended_summary(s: &Stream) -> String {
-    let mut out = String::new();
+fn ended_summary(s: &Stream, out: &mut String) {
+    out.clear();
     if let Some(st) = s.status {
         let _ = write!(out, "{st}");
     }
@@ -852,7 +933,6 @@ fn ended_summary(s: &Stream) -> String {
     if out.is_empty() {
         out.push_str("ended");
     }
-    out
 }
 
 /// State of one direction the frame handlers need besides the connection.

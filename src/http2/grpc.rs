@@ -60,7 +60,25 @@ pub fn parse_timeout(v: &[u8]) -> Option<Dur> {
 
 /// Decodes `grpc-message` (percent-encoded UTF-8); a bad escape is kept as is.
 pub fn percent_decode(v: &[u8]) -> String {
-    let mut out = Vec::with_capacity(v.len());
+    let mut s = String::new();
+    percent_decode_into(v, &mut s);
+    s
+}
+
+/// [`percent_decode`] into a reused buffer (no allocation for the common plain or empty message).
+pub fn percent_decode_into(v: &[u8], out: &mut String) {
+    out.clear();
+    if v.is_empty() {
+        return;
+    }
+    if !v.contains(&b'%') {
+        match std::str::from_utf8(v) {
+            Ok(s) => out.push_str(s),
+            Err(_) => out.push_str(&String::from_utf8_lossy(v)),
+        }
+        return;
+    }
+    let mut bytes = Vec::with_capacity(v.len());
     let mut i = 0;
     while let Some(&b) = v.get(i) {
         if b == b'%'
@@ -69,14 +87,14 @@ pub fn percent_decode(v: &[u8]) -> String {
                 v.get(i + 2).and_then(hex_val),
             )
         {
-            out.push(h << 4 | l);
+            bytes.push(h << 4 | l);
             i += 3;
             continue;
         }
-        out.push(b);
+        bytes.push(b);
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    out.push_str(&String::from_utf8_lossy(&bytes));
 }
 
 fn hex_val(c: &u8) -> Option<u8> {

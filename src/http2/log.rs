@@ -42,6 +42,18 @@ impl<T> BoundedLog<T> {
         }
     }
 
+    /// When the log is full, drops the oldest of the last items now (counted) and gives it back, so that the
+    /// caller can reuse its allocations for the item it is about to push.
+    pub(crate) fn evict_for_reuse(&mut self) -> Option<T> {
+        if self.head.len() < self.head_cap || self.tail.len() < self.tail_cap || self.tail_cap == 0
+        {
+            return None;
+        }
+        let (_, item) = self.tail.pop_front()?;
+        self.dropped += 1;
+        Some(item)
+    }
+
     /// The item with sequence number `seq`, if it is still kept.
     pub(crate) fn get_mut(&mut self, seq: u64) -> Option<&mut T> {
         if let Ok(i) = self.head.binary_search_by_key(&seq, |(s, _)| *s) {
@@ -74,7 +86,10 @@ mod tests {
         assert_eq!(l.get_mut(1).copied(), Some(10));
         assert_eq!(l.get_mut(4), None);
         *l.get_mut(9).unwrap() = 0;
+        assert_eq!(l.evict_for_reuse(), Some(70));
+        l.push(10, 100);
+        assert_eq!(l.dropped(), 6);
         let v: Vec<_> = l.into_items().map(|(s, _)| s).collect();
-        assert_eq!(v, vec![0, 1, 7, 8, 9]);
+        assert_eq!(v, vec![0, 1, 8, 9, 10]);
     }
 }
