@@ -487,8 +487,15 @@ fn many_pings_keep_the_first_and_the_last() {
 
 #[test]
 fn garbage_never_panics() {
-    let mut rng = Rng(0x1234_5678);
-    for round in 0..300 {
+    let mut rng = Rng(std::env::var("H2_FUZZ_SEED")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0x1234_5678));
+    let rounds: u64 = std::env::var("H2_FUZZ_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(300);
+    for round in 0..rounds {
         let mut steps = Vec::new();
         for i in 0..(1 + rng.below(8)) {
             let dir = if rng.below(2) == 0 { C } else { S };
@@ -535,5 +542,56 @@ fn garbage_never_panics() {
         a.on_end(C, meta(99, 0));
         let _ = a.drain_frames().count();
         let _ = a.finish();
+    }
+}
+
+#[test]
+fn mutated_conversations_never_panic() {
+    let base = grpc_conversation();
+    let rounds: u64 = std::env::var("H2_FUZZ_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(500);
+    let mut rng = Rng(0xfeed_beef);
+    for _ in 0..rounds {
+        let mut steps = base.clone();
+        for (_, bytes, _) in steps.iter_mut() {
+            for _ in 0..rng.below(4) {
+                if bytes.is_empty() {
+                    break;
+                }
+                let at = rng.below(bytes.len() as u64) as usize;
+                match rng.below(4) {
+                    0 => bytes[at] ^= 1 << rng.below(8),
+                    1 => bytes[at] = rng.next() as u8,
+                    2 => {
+                        bytes.remove(at);
+                    }
+                    _ => bytes.insert(at, rng.next() as u8),
+                }
+            }
+        }
+        let cfg = H2Config {
+            keep_frames: rng.below(2) == 0,
+            max_header_list: 64 + rng.below(5000) as usize,
+        };
+        let mut a = StreamAnalyzer::new(&cfg);
+        for (dir, b, no) in &steps {
+            let mut rest = &b[..];
+            while !rest.is_empty() {
+                let n = (1 + rng.below(rest.len() as u64) as usize).min(rest.len());
+                a.on_data(*dir, &rest[..n], meta(*no, 0));
+                rest = &rest[n..];
+                if rng.below(20) == 0 {
+                    a.on_gap(*dir, rng.below(50), meta(*no, 0));
+                }
+            }
+            if rng.below(10) == 0 {
+                a.on_end(*dir, meta(*no, 0));
+            }
+        }
+        let _ = a.drain_frames().count();
+        let rec = a.finish();
+        assert!(rec.events.len() < 2000);
     }
 }

@@ -1,9 +1,9 @@
 //! The per-connection driver: takes the two reassembled byte streams from the TCP stage, tells what they carry,
 //! cuts HTTP/2 frames out of them and hands each complete frame to `conn.rs`.
 //!
-//! Each direction is in one [`Mode`]: sniffing its first bytes, reading an HTTP/1.1 head (h2c upgrade), waiting
+//! Each direction is in one `Mode`: sniffing its first bytes, reading an HTTP/1.1 head (h2c upgrade), waiting
 //! for the client preface, reading frames, looking for frames again (after a gap or mid-connection), or off (TLS,
-//! not HTTP/2). Bytes that cannot be decided yet are held with the packet each came in ([`Hold`]), so that a
+//! not HTTP/2). Bytes that cannot be decided yet are held with the packet each came in (`Hold`), so that a
 //! frame found later still carries the packet of its last byte.
 //!
 //! The common path — a direction in sync, frames whole inside a segment — reads frames straight from the

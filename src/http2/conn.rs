@@ -2,7 +2,7 @@
 //! RST_STREAM, stream lifecycles, gRPC calls), the bounded event logs and the `--frames` records.
 //!
 //! The byte-level work (frame boundaries, streaming payloads, HPACK) is in `analyzer.rs`; it calls
-//! [`finish_frame`] once per frame, at the packet that carried the frame's last byte.
+//! `finish_frame` once per frame, at the packet that carried the frame's last byte.
 
 use super::frame::{self, Bounds, FrameType, Head, SettingId, flags};
 use super::grpc;

@@ -257,11 +257,11 @@ fn chain(b: &[u8], at: usize, max_len: u32, strict: bool) -> Chain {
 }
 
 /// Looks for the first offset where [`RESYNC_CHAIN`] plausible frame headers follow each other, each right
-/// after the previous frame's payload (the first a [`candidate`] of at most [`RESYNC_MAX_CANDIDATE`] bytes).
+/// after the previous frame's payload (the first a `candidate` of at most [`RESYNC_MAX_CANDIDATE`] bytes).
 /// `at_end`: no more bytes will come (end of stream, or a gap), so plausible frames ending exactly at the end
 /// of `b` are accepted. `trust_first`: a candidate at offset 0 is accepted alone (the connection is known to
 /// be HTTP/2 and this direction is at its very start). `strict`: nothing says the connection is HTTP/2 yet, so
-/// the frames must also show it (see [`chain`]).
+/// the frames must also show it (see `chain`).
 pub fn scan(b: &[u8], max_len: u32, at_end: bool, trust_first: bool, strict: bool) -> Scan {
     let mut i = 0;
     while i < b.len() {

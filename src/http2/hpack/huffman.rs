@@ -1,7 +1,7 @@
 //! The HPACK Huffman code (RFC 7541 §5.2, Appendix B), decoded four bits at a time by a state machine.
 //!
 //! The code is canonical: sorted by (length, symbol), each code is the previous one plus one, shifted to the
-//! new length. So the appendix reduces to the bit length of each of the 257 symbols ([`LENGTHS`]); the codes,
+//! new length. So the appendix reduces to the bit length of each of the 257 symbols (`LENGTHS`); the codes,
 //! the decoding tree and the 256-state × 16-nibble transition table are all computed at compile time from it.
 //! A state is an internal node of the tree (256 of them: the tree has 257 leaves); one nibble moves at most one
 //! symbol out, since the shortest code is 5 bits. A string may end only at the root or on a node reached by at
