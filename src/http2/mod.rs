@@ -10,9 +10,47 @@
 //!   and a summary the diagnosis rules read;
 //! - with [`H2Config::keep_frames`], every decoded frame is also queued as a [`FrameRecord`] for
 //!   `whoclosed --frames`, drained with [`StreamAnalyzer::drain_frames`].
+//!
+//! Layout: `frame/` (one file per frame type, the 9-byte header, the open [`frame::FrameType`]), `hpack/`
+//! (decoder, Huffman, tables), `grpc.rs`, `detect.rs` (preface, h2c upgrade, TLS, resynchronisation),
+//! `analyzer.rs` (per-direction byte handling), `conn.rs` (what frames mean, events, records), `streams.rs`,
+//! `log.rs`. docs/http2.md has the decoding notes, the differences from tshark and the `--frames` fields.
+//!
+//! LIMITS (memory is bounded whatever the input; every limit hit is said in [`H2Summary::limits_hit`] and as a
+//! `Note` event, never silently):
+//! - DATA is never held: its content is streamed to the byte and gRPC message counters, whatever its length;
+//! - HEADERS/PUSH_PROMISE/CONTINUATION fragments are HPACK-decoded as they arrive; only an incomplete field is
+//!   held, up to `max(max_header_list, 64 KiB)` ([`analyzer::HPACK_PENDING_MIN_CAP`]); a header block stops being
+//!   decoded after `max(4 × max_header_list, 256 KiB)` encoded bytes (endless CONTINUATION); the decoded list
+//!   is capped at [`H2Config::max_header_list`] (RFC 7541 size accounting; the fields beyond are decoded to keep
+//!   the table in sync but not shown);
+//! - the HPACK dynamic table is capped at 64 KiB per direction ([`analyzer::HPACK_TABLE_CAP`]);
+//! - other frames split across segments are held up to 16 KiB ([`conn::MAX_CONTROL_PAYLOAD`]); GOAWAY keeps
+//!   its first 8 bytes and 4 KiB of debug data ([`conn::GOAWAY_DEBUG_CAP`]); unknown types are skipped;
+//! - streams: at most 4096 followed at once ([`streams::MAX_TRACKED_STREAMS`]), closed ones forgotten;
+//! - events: per kind, the first and last N are kept (N = 64 control, 128 PING, 32 GOAWAY, 256 RST_STREAM,
+//!   256 stream, 64 gap/resync/malformed); the summary keeps the first and last 128 PINGs, 32 GOAWAYs and
+//!   256 RST_STREAMs, and the totals count everything;
+//! - resynchronisation holds at most one candidate frame of up to 64 KiB plus a header; a direction that never
+//!   showed frames is given up after 256 KiB ([`analyzer::SNIFF_BUDGET`]); an HTTP/1.1 head is read up to
+//!   16 KiB.
+//!
+//! CPU is linear in the input: every byte is looked at a bounded number of times (resynchronisation tries each
+//! offset once; HPACK representations are re-parsed only while incomplete, and only their length prefix).
+
+pub mod analyzer;
+pub mod conn;
+pub mod detect;
+pub mod frame;
+pub mod grpc;
+pub mod hpack;
+mod log;
+pub mod streams;
+
+pub use analyzer::StreamAnalyzer;
 
 use crate::source::PacketRef;
-use crate::tcp::{Dir, SegMeta, StreamSink};
+use crate::tcp::Dir;
 use crate::ts::{Dur, Ts};
 use std::fmt;
 
@@ -119,6 +157,8 @@ pub struct GoAwayInfo {
     pub debug: Vec<u8>,
     /// The frame's payload was not fully captured (snaplen, lost segment): fields may be missing.
     pub payload_truncated: bool,
+    /// Length of the debug data the frame declared (`debug` holds at most the first 4 KiB of it).
+    pub debug_len: u32,
 }
 
 /// A RST_STREAM frame.
@@ -161,6 +201,31 @@ pub struct H2Summary {
     pub hpack_out_of_sync: bool,
     /// Limits hit (header list size, frame buffering …), said in the report, never silently.
     pub limits_hit: Vec<String>,
+    /// PING ACKs per direction (the direction of the ACK).
+    pub ping_acks_total: [u64; 2],
+    /// Non-ACK PINGs never matched by an ACK (opaque data, opposite direction) by the end of the capture.
+    pub pings_unanswered: u64,
+    /// GOAWAY frames per direction (`goaways` keeps the first and last 32).
+    pub goaways_total: [u64; 2],
+    /// SETTINGS in effect per direction (sender's values, merged over its SETTINGS frames), by identifier.
+    pub settings: [Vec<(u16, u32)>; 2],
+    /// Last frame of any type per direction.
+    pub last_frame: [Option<(PacketRef, Ts)>; 2],
+    /// DATA content bytes (padding excluded) per direction.
+    pub data_bytes: [u64; 2],
+    /// gRPC messages (5-byte length prefixes) per direction.
+    pub grpc_messages: [u64; 2],
+    /// Streams still open when the capture ended.
+    pub streams_active: u64,
+    /// Highest stream id opened by a request seen.
+    pub highest_stream_id: u32,
+    /// The direction the HTTP/2 client sends in: where the preface (or the upgrade request, or the first
+    /// request) came from. Normally `ToServer`.
+    pub http2_client: Option<Dir>,
+    /// Frames or fields breaking RFC 9113/7541 (each also a `Malformed` event, within the event cap).
+    pub malformed: u64,
+    /// Events not kept because of the per-kind caps.
+    pub events_dropped: u64,
 }
 
 /// One notable HTTP/2 event for the timeline.
@@ -207,6 +272,10 @@ pub enum H2EventKind {
     Malformed {
         what: String,
     },
+    /// Something worth knowing that is not a protocol event: roles reversed, a limit hit, HPACK out of sync.
+    Note {
+        what: String,
+    },
 }
 
 /// Everything the HTTP/2 stage learned about one connection.
@@ -250,39 +319,5 @@ impl Default for H2Config {
             keep_frames: false,
             max_header_list: 64 * 1024,
         }
-    }
-}
-
-/// The per-connection HTTP/2 analyzer (protocol detection, frames, HPACK, gRPC).
-#[derive(Debug, Default)]
-pub struct StreamAnalyzer {
-    record: H2Record,
-    frames: Vec<FrameRecord>,
-}
-
-impl StreamAnalyzer {
-    pub fn new(cfg: &H2Config) -> StreamAnalyzer {
-        let _ = cfg;
-        StreamAnalyzer::default()
-    }
-
-    pub fn drain_frames(&mut self) -> std::vec::Drain<'_, FrameRecord> {
-        self.frames.drain(..)
-    }
-
-    pub fn finish(self) -> H2Record {
-        self.record
-    }
-}
-
-impl StreamSink for StreamAnalyzer {
-    fn on_data(&mut self, dir: Dir, data: &[u8], meta: SegMeta) {
-        let _ = (dir, data, meta);
-    }
-    fn on_gap(&mut self, dir: Dir, missing: u64, meta: SegMeta) {
-        let _ = (dir, missing, meta);
-    }
-    fn on_end(&mut self, dir: Dir, meta: SegMeta) {
-        let _ = (dir, meta);
     }
 }

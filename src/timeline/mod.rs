@@ -61,7 +61,7 @@ pub struct Event {
     /// `out_of_order`, `missing`, `acked_unseen`, `dup_acks`, `keepalive`, `keepalive_ack`, `zero_window`,
     /// `window_opened`, `window_probe`, `idle`, `fin`, `rst`, `icmp`, `truncated`, and for HTTP/2 `h2_detected`,
     /// `h2_settings`, `h2_ping`, `h2_ping_ack`, `h2_goaway`, `h2_rst_stream`, `h2_stream_opened`,
-    /// `h2_stream_ended`, `h2_gap`, `h2_resync`, `h2_malformed`.
+    /// `h2_stream_ended`, `h2_gap`, `h2_resync`, `h2_malformed`, `h2_note`.
     pub kind: &'static str,
     pub text: String,
 }
@@ -305,6 +305,7 @@ fn h2_event(e: &H2Event) -> Event {
             format!("resynchronised the {who} HTTP/2 stream (skipped {skipped} bytes)"),
         ),
         H2EventKind::Malformed { what } => ("h2_malformed", format!("{who} malformed HTTP/2: {what}")),
+        H2EventKind::Note { what } => ("h2_note", format!("HTTP/2 ({who} side): {what}")),
     };
     Event {
         ts: e.ts,
