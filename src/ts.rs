@@ -132,10 +132,18 @@ impl fmt::Display for Dur {
             }
         } else if a < 3_600_000_000_000 {
             let s = a / 1_000_000_000;
-            write!(f, "{sign}{} min {} s", s / 60, s % 60)
+            if s % 60 == 0 {
+                write!(f, "{sign}{} min", s / 60)
+            } else {
+                write!(f, "{sign}{} min {} s", s / 60, s % 60)
+            }
         } else {
             let m = a / 60_000_000_000;
-            write!(f, "{sign}{} h {} min", m / 60, m % 60)
+            if m % 60 == 0 {
+                write!(f, "{sign}{} h", m / 60)
+            } else {
+                write!(f, "{sign}{} h {} min", m / 60, m % 60)
+            }
         }
     }
 }
@@ -166,5 +174,7 @@ mod tests {
         assert_eq!(Dur::from_millis(4_200).to_string(), "4.20 s");
         assert_eq!(Dur::from_secs(350).to_string(), "5 min 50 s");
         assert_eq!(Dur::from_secs(7_380).to_string(), "2 h 3 min");
+        assert_eq!(Dur::from_secs(300).to_string(), "5 min");
+        assert_eq!(Dur::from_secs(7_200).to_string(), "2 h");
     }
 }

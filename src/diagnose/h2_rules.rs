@@ -115,8 +115,13 @@ pub fn too_many_pings(i: &Input<'_>) -> Option<Verdict> {
     };
     let n = c.pings.len();
     let every = c.median.map(|m| format!(" every {m}")).unwrap_or_default();
-    let without_data =
-        s.last_data_or_headers[Dir::ToServer.index()].map_or(n, |(_, t)| c.pings.iter().filter(|p| p.ts > t).count());
+    let without_data = match s.last_data_or_headers[Dir::ToServer.index()] {
+        None => format!("on a channel with no calls (all {n} without data)"),
+        Some((_, t)) => {
+            let k = c.pings.iter().filter(|p| p.ts > t).count();
+            format!("{k} of them with no data from the client since its last request")
+        }
+    };
     let inferred = if explicit {
         String::new()
     } else {
@@ -127,7 +132,7 @@ pub fn too_many_pings(i: &Input<'_>) -> Option<Verdict> {
         Cause::TooManyPings,
         confidence,
         format!(
-            "The server closed the connection with GOAWAY ENHANCE_YOUR_CALM \"too_many_pings\"{inferred}: the client sent {n} PING{}{every}, {without_data} of them with no data of its own since its last request, while gRPC servers by default accept one PING per {} without data and send GOAWAY after {GRPC_PING_STRIKES} strikes.",
+            "The server closed the connection with GOAWAY ENHANCE_YOUR_CALM \"too_many_pings\"{inferred}: the client sent {n} PING{}{every}, {without_data}, while gRPC servers by default accept one PING per {} without data and send GOAWAY after {GRPC_PING_STRIKES} strikes.",
             if n == 1 { "" } else { "s" },
             GRPC_MIN_PING_INTERVAL
         ),
@@ -215,8 +220,22 @@ pub fn h2_ping_timeout(i: &Input<'_>) -> Option<Verdict> {
     let peer = t.dir(d.reverse());
     // The peer must not have sent HTTP/2 after the PING (an answered PING or live peer is not a timeout).
     let pinger = t.dir(d);
-    let ended_by_pinger =
-        pinger.fin.is_some_and(|m| m >= pm) || pinger.rsts.iter().any(|r| r.mark >= pm) || explicit.is_some();
+    // Black-holed path: the PING went out, TCP retransmitted it unanswered, then the pinger fell silent — gRPC
+    // sets TCP_USER_TIMEOUT to its keepalive timeout, so the kernel aborts the socket without a FIN or RST.
+    let silent = pinger.open_retrans.as_ref().filter(|s| {
+        let starts_at_ping =
+            s.original.map(|o| o.at) == Some(ping.at) || s.sends.first().is_some_and(|f| f.ts >= ping.ts);
+        let last = s.sends.last().copied();
+        starts_at_ping
+            && last.is_some_and(|l| pinger.last.is_none_or(|p| p <= l))
+            && last.is_some_and(|l| t.observed_until.since(l.ts) >= next_rto(s))
+            && pinger.fin.is_none_or(|f| f < pm)
+            && pinger.rsts.iter().all(|r| r.mark < pm)
+    });
+    let ended_by_pinger = pinger.fin.is_some_and(|m| m >= pm)
+        || pinger.rsts.iter().any(|r| r.mark >= pm)
+        || explicit.is_some()
+        || silent.is_some();
     if !ended_by_pinger {
         return None;
     }
@@ -225,26 +244,38 @@ pub fn h2_ping_timeout(i: &Input<'_>) -> Option<Verdict> {
         if peer.last_data.is_some_and(|m| m > pm) {
             return None;
         }
-        // And the pinger's close came after a wait (the keepalive timeout), not in the same breath.
-        let close = pinger
-            .fin
-            .into_iter()
-            .chain(pinger.rsts.iter().map(|r| r.mark))
-            .filter(|m| *m >= pm)
-            .min()?;
-        if close.ts.since(pm.ts) < Dur::from_millis(500) {
-            return None;
+        if silent.is_none() {
+            // And the pinger's close came after a wait (the keepalive timeout), not in the same breath.
+            let close = pinger
+                .fin
+                .into_iter()
+                .chain(pinger.rsts.iter().map(|r| r.mark))
+                .filter(|m| *m >= pm)
+                .min()?;
+            if close.ts.since(pm.ts) < Dur::from_millis(500) {
+                return None;
+            }
         }
     }
     let who = d.sender();
     let other = d.receiver();
     let end = tcp_end_after(t, pm);
+    let silent_last = silent.and_then(|s| s.sends.last().copied());
     let waited = explicit
         .map(|g| g.ts.since(ping.ts))
-        .or(end.as_ref().map(|(m, _)| m.ts.since(ping.ts)));
-    let waited_s = waited.map(|w| format!(" for {w}")).unwrap_or_default();
+        .or(end.as_ref().map(|(m, _)| m.ts.since(ping.ts)))
+        .or(silent_last.map(|l| l.ts.since(ping.ts)));
+    let waited_s = match (waited, silent.is_some()) {
+        (Some(w), true) => format!(" for at least {w}"),
+        (Some(w), false) => format!(" for {w}"),
+        (None, _) => String::new(),
+    };
     let peer_acks = peer.last.is_some_and(|m| m > pm) && peer.last_data.is_none_or(|m| m <= pm);
-    let why = if peer_acks {
+    let why = if silent.is_some() {
+        format!(
+            "even its TCP retransmissions of the PING went unacknowledged (the {other} or the path went dark), and the {who}'s kernel dropped the connection without a FIN or RST (gRPC sets TCP_USER_TIMEOUT to the keepalive timeout)"
+        )
+    } else if peer_acks {
         format!(
             "the {other}'s TCP stack still acknowledged packets, so its process (not the network) stopped answering"
         )
@@ -269,7 +300,25 @@ pub fn h2_ping_timeout(i: &Input<'_>) -> Option<Verdict> {
     if let Some(g) = explicit {
         v.evidence.push(ev(mark_of(g), goaway_line(g)));
     }
-    if let Some((m, text)) = end {
+    if let Some(s) = silent {
+        if let Some(&f) = s.sends.first() {
+            v.evidence.push(ev(
+                f,
+                format!("{}: TCP retransmits the PING, {} later", frame(f), f.ts.since(pm.ts)),
+            ));
+        }
+        if let Some(&l) = s.sends.last() {
+            v.evidence.push(ev(
+                l,
+                format!(
+                    "{}: retransmission #{} of the PING, then nothing more from the {who} in the {} to the end of the capture",
+                    frame(l),
+                    s.count,
+                    t.observed_until.since(l.ts)
+                ),
+            ));
+        }
+    } else if let Some((m, text)) = end {
         v.evidence.push(ev(m, text));
     }
     v.advice.push(format!(
@@ -362,7 +411,10 @@ pub fn goaway(i: &Input<'_>) -> Option<Verdict> {
             v
         }
     };
-    v.evidence.push(ev(gm, goaway_line(g)));
+    // Servers send two GOAWAYs on shutdown (last stream 2^31−1, then the real one): cite them all.
+    for x in s.goaways.iter().filter(|x| x.dir == g.dir) {
+        v.evidence.push(ev(mark_of(x), goaway_line(x)));
+    }
     if let Some((m, text)) = tcp_end_after(i.tcp, gm) {
         v.evidence
             .push(ev(m, format!("{text}, {} after the GOAWAY", m.ts.since(gm.ts))));
