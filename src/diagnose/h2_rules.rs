@@ -3,13 +3,13 @@
 //! GOAWAY was closed by the server).
 
 use super::util::*;
-use super::{Cause, ClosedBy, Confidence, Input, Verdict};
+use super::{Cause, ClosedBy, Confidence, Ctx, Verdict};
 use crate::http2::{ErrorCode, GoAwayInfo, H2Summary, PingInfo};
 use crate::tcp::{Dir, Mark, TcpRecord};
 use crate::ts::Dur;
 
-/// gRPC servers' default: one PING per 5 minutes without data (`GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS`),
-/// and GOAWAY after 2 strikes (`GRPC_ARG_HTTP2_MAX_PING_STRIKES`).
+/// gRPC servers' default: one PING per 5 minutes without data (`grpc.http2.min_ping_interval_without_data_ms`),
+/// and GOAWAY after 2 strikes (`grpc.http2.max_ping_strikes`).
 const GRPC_MIN_PING_INTERVAL: Dur = Dur::from_secs(300);
 const GRPC_PING_STRIKES: u32 = 2;
 
@@ -92,7 +92,7 @@ fn decisive(s: &H2Summary) -> Option<&GoAwayInfo> {
 
 /// GOAWAY ENHANCE_YOUR_CALM "too_many_pings" from the server (or, with the payload cut, a server GOAWAY after a
 /// run of client PINGs without data).
-pub fn too_many_pings(i: &Input<'_>) -> Option<Verdict> {
+pub fn too_many_pings(i: &Ctx<'_>) -> Option<Verdict> {
     let h2 = i.h2?;
     let s = &h2.summary;
     let g = s.goaways.iter().find(|g| {
@@ -178,7 +178,7 @@ pub fn too_many_pings(i: &Input<'_>) -> Option<Verdict> {
             .to_string(),
     );
     v.advice.push(
-        "Or let the server accept faster pings: grpc.http2.min_recv_ping_interval_without_data_ms (C-core) / keepalive.EnforcementPolicy.MinTime (grpc-go) below the client's interval, and PermitWithoutStream if the channel is idle."
+        "Or let the server accept faster pings: grpc.http2.min_ping_interval_without_data_ms and grpc.http2.max_ping_strikes (C-core servers) / keepalive.EnforcementPolicy.MinTime (grpc-go) below the client's interval, and PermitWithoutStream if the channel is idle."
             .to_string(),
     );
     Some(v)
@@ -186,7 +186,7 @@ pub fn too_many_pings(i: &Input<'_>) -> Option<Verdict> {
 
 /// A PING left unanswered and the pinger closed: grpcio says GOAWAY ENHANCE_YOUR_CALM "ping_timeout" (or the
 /// path is black-holed and only the PING, its retransmissions and the pinger's close reach the wire).
-pub fn h2_ping_timeout(i: &Input<'_>) -> Option<Verdict> {
+pub fn h2_ping_timeout(i: &Ctx<'_>) -> Option<Verdict> {
     let h2 = i.h2?;
     let s = &h2.summary;
     let t = i.tcp;
@@ -328,7 +328,7 @@ pub fn h2_ping_timeout(i: &Input<'_>) -> Option<Verdict> {
 }
 
 /// GOAWAY NO_ERROR "max_age" from the server: gRPC's max connection age.
-pub fn server_goaway_max_age(i: &Input<'_>) -> Option<Verdict> {
+pub fn server_goaway_max_age(i: &Ctx<'_>) -> Option<Verdict> {
     let s = &i.h2?.summary;
     let g = s
         .goaways
@@ -362,7 +362,7 @@ pub fn server_goaway_max_age(i: &Input<'_>) -> Option<Verdict> {
 }
 
 /// Any other GOAWAY: NO_ERROR is a graceful shutdown by its sender; an error code is `goaway_error`.
-pub fn goaway(i: &Input<'_>) -> Option<Verdict> {
+pub fn goaway(i: &Ctx<'_>) -> Option<Verdict> {
     let s = &i.h2?.summary;
     let g = decisive(s)?;
     let gm = mark_of(g);
@@ -423,7 +423,7 @@ pub fn goaway(i: &Input<'_>) -> Option<Verdict> {
 }
 
 /// Overload signs and failed calls, named beside whatever cause was found.
-pub fn factors(i: &Input<'_>) -> Vec<String> {
+pub fn factors(i: &Ctx<'_>) -> Vec<String> {
     let mut out = Vec::new();
     let t = i.tcp;
     for d in Dir::BOTH {

@@ -9,6 +9,7 @@
 //! client that FINs right after the server's GOAWAY was closed by the server.
 
 mod h2_rules;
+pub mod middlebox;
 mod tcp_rules;
 mod util;
 
@@ -142,6 +143,13 @@ pub struct Verdict {
     pub factors: Vec<String>,
     /// The rule that decided (its id in docs/diagnosis.md).
     pub rule: &'static str,
+    /// The silence that preceded the failure, when the verdict is about an idle timeout (for clustering).
+    pub idle: Option<crate::ts::Dur>,
+    /// The longest silence after which the connection still carried traffic both ways (a lower bound for any
+    /// middlebox idle timeout on its path).
+    pub survived_idle: Option<crate::ts::Dur>,
+    /// Where the capture was taken, as far as this connection tells.
+    pub vantage: Option<middlebox::Vantage>,
 }
 
 /// What a rule reads.
@@ -151,70 +159,57 @@ pub struct Input<'a> {
     pub timeline: &'a Timeline,
 }
 
+/// What the rules read: the input and what the table works out once for all rules.
+pub struct Ctx<'a> {
+    pub tcp: &'a TcpRecord,
+    pub h2: Option<&'a H2Record>,
+    pub timeline: &'a Timeline,
+    /// Where the capture was taken, as this connection shows it.
+    pub vantage: middlebox::Vantage,
+}
+
 /// One row of the table.
 pub struct Rule {
     pub id: &'static str,
-    pub check: fn(&Input<'_>) -> Option<Verdict>,
+    pub check: fn(&Ctx<'_>) -> Option<Verdict>,
+}
+
+const fn rule(id: &'static str, check: fn(&Ctx<'_>) -> Option<Verdict>) -> Rule {
+    Rule { id, check }
 }
 
 /// The table, in the order the rules are tried. Keep docs/diagnosis.md in the same order.
 pub const RULES: &[Rule] = &[
-    Rule {
-        id: "too_many_pings",
-        check: h2_rules::too_many_pings,
-    },
-    Rule {
-        id: "h2_ping_timeout",
-        check: h2_rules::h2_ping_timeout,
-    },
-    Rule {
-        id: "server_goaway_max_age",
-        check: h2_rules::server_goaway_max_age,
-    },
-    Rule {
-        id: "goaway",
-        check: h2_rules::goaway,
-    },
-    Rule {
-        id: "connection_refused",
-        check: tcp_rules::connection_refused,
-    },
-    Rule {
-        id: "syn_timeout",
-        check: tcp_rules::syn_timeout,
-    },
-    Rule {
-        id: "keepalive_timeout",
-        check: tcp_rules::keepalive_timeout,
-    },
-    Rule {
-        id: "retransmit_exhaustion",
-        check: tcp_rules::retransmit_exhaustion,
-    },
-    Rule {
-        id: "graceful_close",
-        check: tcp_rules::graceful_close,
-    },
-    Rule {
-        id: "peer_reset",
-        check: tcp_rules::peer_reset,
-    },
-    Rule {
-        id: "still_open",
-        check: tcp_rules::still_open,
-    },
-    Rule {
-        id: "unknown",
-        check: tcp_rules::unknown,
-    },
+    rule("too_many_pings", h2_rules::too_many_pings),
+    rule("h2_ping_timeout", h2_rules::h2_ping_timeout),
+    rule("server_goaway_max_age", h2_rules::server_goaway_max_age),
+    rule("goaway", h2_rules::goaway),
+    rule("connection_refused", tcp_rules::connection_refused),
+    rule("syn_timeout", tcp_rules::syn_timeout),
+    rule("firewall_idle_timeout", middlebox::firewall_idle_timeout),
+    rule("middlebox_reset", middlebox::middlebox_reset),
+    rule("keepalive_timeout", tcp_rules::keepalive_timeout),
+    rule("retransmit_exhaustion", tcp_rules::retransmit_exhaustion),
+    rule("graceful_close", tcp_rules::graceful_close),
+    rule("peer_reset", tcp_rules::peer_reset),
+    rule("still_open", tcp_rules::still_open),
+    rule("unknown", tcp_rules::unknown),
 ];
 
 /// Runs the table on one connection.
 pub fn diagnose(input: &Input<'_>) -> Verdict {
+    let ctx = Ctx {
+        tcp: input.tcp,
+        h2: input.h2,
+        timeline: input.timeline,
+        vantage: middlebox::vantage(input.tcp),
+    };
     for rule in RULES {
-        if let Some(mut v) = (rule.check)(input) {
+        if let Some(mut v) = (rule.check)(&ctx) {
             v.rule = rule.id;
-            v.factors = h2_rules::factors(input);
+            v.factors = h2_rules::factors(&ctx);
+            v.survived_idle = middlebox::survived_idle(input.tcp);
+            v.vantage = Some(ctx.vantage.clone());
             return v;
         }
     }
@@ -229,5 +224,8 @@ pub fn diagnose(input: &Input<'_>) -> Verdict {
         advice: Vec::new(),
         factors: Vec::new(),
         rule: "none",
+        idle: None,
+        survived_idle: None,
+        vantage: None,
     }
 }

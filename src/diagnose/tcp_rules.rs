@@ -1,8 +1,9 @@
 //! Rules that need only TCP: refusals, handshake timeouts, keepalive and retransmission give-ups, FIN and RST.
 //! Each function is one row of docs/diagnosis.md.
 
+use super::middlebox::Place;
 use super::util::*;
-use super::{Cause, ClosedBy, Confidence, Input, Verdict};
+use super::{Cause, ClosedBy, Confidence, Ctx, Verdict};
 use crate::tcp::{Dir, Mark, RstInfo};
 use crate::timeline::rst_text;
 use crate::ts::Dur;
@@ -11,7 +12,7 @@ use crate::ts::Dur;
 const SYN_GIVE_UP_MIN: Dur = Dur::from_secs(3);
 
 /// The client's SYN was answered by a RST from the server's side and no SYN-ACK.
-pub fn connection_refused(i: &Input<'_>) -> Option<Verdict> {
+pub fn connection_refused(i: &Ctx<'_>) -> Option<Verdict> {
     let t = i.tcp;
     let syn = t.handshake.syn?;
     if t.handshake.syn_ack.is_some() {
@@ -47,7 +48,7 @@ pub fn connection_refused(i: &Input<'_>) -> Option<Verdict> {
 }
 
 /// The client's SYNs were never answered.
-pub fn syn_timeout(i: &Input<'_>) -> Option<Verdict> {
+pub fn syn_timeout(i: &Ctx<'_>) -> Option<Verdict> {
     let t = i.tcp;
     let syn = t.handshake.syn?;
     let server = t.dir(Dir::ToClient);
@@ -157,7 +158,7 @@ pub fn syn_timeout(i: &Input<'_>) -> Option<Verdict> {
 }
 
 /// Keepalive probes went unanswered and the prober gave up (Linux sends a RST after the last probe).
-pub fn keepalive_timeout(i: &Input<'_>) -> Option<Verdict> {
+pub fn keepalive_timeout(i: &Ctx<'_>) -> Option<Verdict> {
     let t = i.tcp;
     for d in Dir::BOTH {
         let f = t.dir(d);
@@ -242,7 +243,7 @@ pub fn keepalive_timeout(i: &Input<'_>) -> Option<Verdict> {
 }
 
 /// Data retransmitted with backoff until the sender gave up (Linux: tcp_retries2 or TCP_USER_TIMEOUT, no RST).
-pub fn retransmit_exhaustion(i: &Input<'_>) -> Option<Verdict> {
+pub fn retransmit_exhaustion(i: &Ctx<'_>) -> Option<Verdict> {
     let t = i.tcp;
     // The side whose unanswered series started last is the one that was still trying at the end.
     let mut best: Option<(Dir, &crate::tcp::RetransSeries)> = None;
@@ -346,7 +347,7 @@ pub fn retransmit_exhaustion(i: &Input<'_>) -> Option<Verdict> {
 }
 
 /// The first FIN decides (unless a RST came before it).
-pub fn graceful_close(i: &Input<'_>) -> Option<Verdict> {
+pub fn graceful_close(i: &Ctx<'_>) -> Option<Verdict> {
     let t = i.tcp;
     let (d, fin) = first_fin(t)?;
     if final_rst(t).is_some_and(|r| r.mark < fin) {
@@ -405,7 +406,7 @@ pub fn graceful_close(i: &Input<'_>) -> Option<Verdict> {
 }
 
 /// The first RST decides.
-pub fn peer_reset(i: &Input<'_>) -> Option<Verdict> {
+pub fn peer_reset(i: &Ctx<'_>) -> Option<Verdict> {
     let t = i.tcp;
     let r: &RstInfo = final_rst(t)?;
     let d = r.dir;
@@ -452,7 +453,7 @@ pub fn peer_reset(i: &Input<'_>) -> Option<Verdict> {
 }
 
 /// No FIN, no RST, nothing failing: still open at the end of the capture.
-pub fn still_open(i: &Input<'_>) -> Option<Verdict> {
+pub fn still_open(i: &Ctx<'_>) -> Option<Verdict> {
     let t = i.tcp;
     if t.dirs.iter().any(|d| d.fin.is_some() || d.rst_count > 0) {
         return None;
@@ -474,11 +475,25 @@ pub fn still_open(i: &Input<'_>) -> Option<Verdict> {
     v.summary = format!("open; quiet for {quiet} at the end");
     v.evidence
         .push(ev(t.last, format!("{}: last packet of the connection", frame(t.last))));
+    // What this vantage point cannot show: a connection cut on the far side's path looks merely quiet here.
+    if quiet >= Dur::from_secs(1) {
+        let far = match i.vantage.place {
+            Place::ServerHost => Some("client"),
+            Place::ClientHost => Some("server"),
+            _ => None,
+        };
+        if let Some(far) = far {
+            v.explanation.push_str(&format!(
+                " This capture was taken on the {} host: if a middlebox or the path cut the connection while it was quiet, this side shows only the silence; a capture at the {far} would show its retransmissions or a reset.",
+                if far == "client" { "server" } else { "client" }
+            ));
+        }
+    }
     Some(v)
 }
 
 /// Nothing else matched.
-pub fn unknown(i: &Input<'_>) -> Option<Verdict> {
+pub fn unknown(i: &Ctx<'_>) -> Option<Verdict> {
     let t = i.tcp;
     let mut v = verdict(
         ClosedBy::Unknown,

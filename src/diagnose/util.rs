@@ -23,6 +23,9 @@ pub fn verdict(closed_by: ClosedBy, cause: Cause, confidence: Confidence, explan
         advice: Vec::new(),
         factors: Vec::new(),
         rule: "",
+        idle: None,
+        survived_idle: None,
+        vantage: None,
     }
 }
 

@@ -1,6 +1,6 @@
 //! A self-contained HTML page (no scripts, no external resources) to attach to an incident ticket.
 
-use super::table::{frame_label, headline, human_bytes};
+use super::table::{frame_label, headline, human_bytes, summary_lines};
 use super::{ConnReport, RenderOpts, Renderer, Report};
 use crate::ts::Dur;
 use std::io::{self, Write};
@@ -36,6 +36,14 @@ impl Renderer for Html {
         writeln!(out, "<h1>whoclosed report</h1>\n<p>{}</p>", esc(&headline(r, opts)))?;
         for w in &r.capture.warnings {
             writeln!(out, "<p class=\"warn\">warning: {}</p>", esc(w))?;
+        }
+        let lines = summary_lines(r);
+        if !lines.is_empty() {
+            writeln!(out, "<h2>Summary</h2><ul>")?;
+            for l in lines {
+                writeln!(out, "<li>{}</li>", esc(&l))?;
+            }
+            writeln!(out, "</ul>")?;
         }
         writeln!(
             out,

@@ -1,7 +1,7 @@
 //! Markdown, ready to paste into an incident ticket: the same table and paragraphs as the text format, with
 //! evidence as lists and timelines as tables.
 
-use super::table::{frame_label, headline, human_bytes};
+use super::table::{frame_label, headline, human_bytes, summary_lines};
 use super::{ConnReport, RenderOpts, Renderer, Report};
 use crate::ts::Dur;
 use std::io::{self, Write};
@@ -41,6 +41,14 @@ impl Renderer for Markdown {
         if r.connections.is_empty() {
             writeln!(out, "No TCP connections to report.")?;
             return Ok(());
+        }
+        let lines = summary_lines(r);
+        if !lines.is_empty() {
+            writeln!(out, "### Summary\n")?;
+            for l in lines {
+                writeln!(out, "- {}", md(&l))?;
+            }
+            writeln!(out, "\n### Connections\n")?;
         }
         writeln!(
             out,

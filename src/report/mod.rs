@@ -5,6 +5,7 @@
 //! display settings; none of them looks back into the analysis.
 
 pub mod html;
+pub mod incident;
 pub mod json;
 pub mod markdown;
 pub mod table;
@@ -146,6 +147,13 @@ pub struct Http2Out {
     pub limits_hit: Vec<String>,
 }
 
+/// The capture point as one connection shows it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct VantageConn {
+    pub place: crate::diagnose::middlebox::Place,
+    pub reason: String,
+}
+
 /// One connection in the report.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ConnReport {
@@ -169,6 +177,12 @@ pub struct ConnReport {
     pub factors: Vec<String>,
     /// The rule of docs/diagnosis.md that decided.
     pub rule: &'static str,
+    /// For idle-timeout verdicts: the silence before the failure, in seconds.
+    pub idle_s: Option<f64>,
+    /// The longest silence after which this connection still carried traffic both ways.
+    pub survived_idle_s: Option<f64>,
+    /// Where the capture was taken, as this connection shows it.
+    pub vantage: Option<VantageConn>,
     /// What the payload was: `http2_preface`, `http2_upgrade`, `http2_resync`, `tls`, `other`, `unknown`.
     pub protocol: AppProtocol,
     pub tcp: TcpOut,
@@ -207,13 +221,16 @@ pub struct CaptureOut {
     pub start_ts: Option<Ts>,
 }
 
-/// Counts over the reported connections.
+/// What the connections say together: counts, middlebox idle-kill clusters, the capture point, advice.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct SummaryOut {
     pub connections: u64,
     pub problems: u64,
     pub by_cause: BTreeMap<String, u64>,
     pub by_closer: BTreeMap<String, u64>,
+    pub idle_clusters: Vec<incident::IdleCluster>,
+    pub vantage: Option<incident::VantageOut>,
+    pub advice: Vec<String>,
 }
 
 /// The whole report.
@@ -237,6 +254,9 @@ impl Report {
                 s.problems += 1;
             }
         }
+        s.idle_clusters = incident::idle_clusters(&self.connections);
+        s.advice = incident::advice(&s.idle_clusters);
+        s.vantage = incident::vantage(&self.connections);
         self.summary = s;
     }
 }
@@ -330,6 +350,12 @@ pub fn conn_report(f: &Finished, multi_file: bool) -> ConnReport {
         advice: v.advice.clone(),
         factors: v.factors.clone(),
         rule: v.rule,
+        idle_s: v.idle.map(|d| d.as_secs_f64()),
+        survived_idle_s: v.survived_idle.map(|d| d.as_secs_f64()),
+        vantage: v.vantage.as_ref().map(|x| VantageConn {
+            place: x.place,
+            reason: x.reason.clone(),
+        }),
         protocol: f.h2.protocol,
         tcp,
         http2: http2_out(&f.h2, multi_file),

@@ -62,6 +62,43 @@ pub fn headline(r: &Report, opts: &RenderOpts) -> String {
     s
 }
 
+/// The incident summary lines (counts, idle-kill clusters, capture point, advice), shared by the text formats.
+pub fn summary_lines(r: &Report) -> Vec<String> {
+    let s = &r.summary;
+    let mut out = Vec::new();
+    if s.connections == 0 {
+        return out;
+    }
+    let causes: Vec<String> = s.by_cause.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let closers: Vec<String> = s.by_closer.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    out.push(format!(
+        "{} connection{}, {} did not end normally. Causes: {}. Closed by: {}.",
+        s.connections,
+        if s.connections == 1 { "" } else { "s" },
+        s.problems,
+        causes.join(", "),
+        closers.join(", ")
+    ));
+    for c in &s.idle_clusters {
+        out.push(format!(
+            "{} (connections {}).",
+            c.text,
+            c.connections
+                .iter()
+                .map(|i| format!("#{i}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ));
+    }
+    if let Some(v) = &s.vantage {
+        out.push(v.text.clone());
+    }
+    for a in &s.advice {
+        out.push(format!("Advice: {a}"));
+    }
+    out
+}
+
 /// The evidence and advice of one connection, indented, for the text formats.
 fn paragraph(c: &ConnReport, opts: &RenderOpts, out: &mut dyn Write) -> io::Result<()> {
     let conf = format!("{:?}", c.confidence).to_lowercase();
@@ -144,6 +181,9 @@ impl Renderer for Table {
         if r.connections.is_empty() {
             writeln!(out, "No TCP connections to report.")?;
             return Ok(());
+        }
+        for line in summary_lines(r) {
+            writeln!(out, "{line}")?;
         }
         let mut g = Grid::new();
         g.load_style(presets::UTF8_FULL_CONDENSED.with_rounded_corners());
