@@ -20,3 +20,4 @@ pub mod source;
 pub mod tcp;
 pub mod timeline;
 pub mod ts;
+pub mod vantage;

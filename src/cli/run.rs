@@ -61,6 +61,9 @@ impl Progress {
 }
 
 pub fn run(cfg: &Config, inputs: &[std::path::PathBuf]) -> Result<(), CliError> {
+    if !cfg.frames && crate::vantage::is_vantage_pair(inputs) {
+        return run_pair(cfg, inputs);
+    }
     let mut src = source::open(inputs)?;
     let mut analyzer = Analyzer::new(cfg.settings.clone());
     let multi_file = inputs.len() > 1;
@@ -151,6 +154,7 @@ pub fn build_report(
                 _ => 0.0,
             },
             warnings,
+            notes: Vec::new(),
             decode: analyzer.decode_stats().clone(),
             tcp: analyzer.tcp_stats().clone(),
             start_ts: start,
@@ -337,4 +341,120 @@ fn details_text(f: &FrameRecord) -> String {
         parts.push(format!("{k}={val}"));
     }
     parts.join(" ")
+}
+
+/// Two captures of the same traffic: each file analysed on its own (one pass, packets dispatched by file), then
+/// connections matched across them and each verdict checked against the other side (src/vantage.rs).
+fn run_pair(cfg: &Config, inputs: &[std::path::PathBuf]) -> Result<(), CliError> {
+    use crate::vantage;
+    let mut src = source::open(inputs)?;
+    let mut analyzers = [Analyzer::new(cfg.settings.clone()), Analyzer::new(cfg.settings.clone())];
+    let mut done: [Vec<Finished>; 2] = [Vec::new(), Vec::new()];
+    let mut progress = Progress::new(cfg.progress);
+    let mut n: u64 = 0;
+    while let Some(pkt) = src.next_packet() {
+        let i = usize::from(pkt.at.file.min(1));
+        if let Some(a) = analyzers.get_mut(i) {
+            a.packet(&pkt);
+        }
+        n += 1;
+        if n % 4096 == 0 {
+            progress.update(src.as_ref());
+        }
+    }
+    progress.finish();
+    for (a, d) in analyzers.iter_mut().zip(done.iter_mut()) {
+        d.extend(a.finish());
+        d.sort_by_key(|f| f.tcp.id);
+    }
+    let warnings: Vec<String> = src.take_warnings().into_iter().map(|w| w.to_string()).collect();
+    for w in &warnings {
+        eprintln!("whoclosed: warning: {w}");
+    }
+    let [a, b] = done;
+    let (near, far, flipped) = vantage::orient(a, b);
+    let note = vantage::describe(inputs, flipped);
+    let pairs = vantage::match_pairs(&near, &far);
+    let mut conns = Vec::new();
+    let mut matched_far: Vec<u64> = Vec::new();
+    for f in &near {
+        let mut c = report::conn_report(f, true);
+        if let Some(p) = pairs.iter().find(|p| std::ptr::eq(p.near, f)) {
+            matched_far.push(p.far.tcp.id);
+            let x = vantage::cross_check(p);
+            if let Some(cb) = x.closed_by {
+                c.closed_by = cb;
+            }
+            if let Some(cause) = x.cause {
+                c.cause = cause;
+            }
+            if let Some(conf) = x.confidence {
+                c.confidence = conf;
+            }
+            for e in x.evidence {
+                c.evidence.push(report::EvidenceOut {
+                    frame: e.at.frame,
+                    file: Some(e.at.file.saturating_add(1)),
+                    time: rfc3339(e.ts),
+                    text: e.text,
+                    ts: e.ts,
+                });
+            }
+            if let Some(note) = x.note {
+                c.explanation.push(' ');
+                c.explanation.push_str(&note);
+            }
+            let far_report = report::conn_report(p.far, true);
+            let offset = p.offset.unwrap_or_default();
+            for mut e in far_report.timeline {
+                e.ts = e.ts.plus(crate::ts::Dur::from_nanos(offset.nanos().saturating_neg()));
+                e.time = rfc3339(e.ts);
+                e.text = format!("[seen at the other end] {}", e.text);
+                c.timeline.push(e);
+            }
+            c.timeline.sort_by_key(|e| e.ts);
+            let ms = |d: Option<crate::ts::Dur>| d.map(|d| (d.as_millis_f64() * 1000.0).round() / 1000.0);
+            c.other_side = Some(report::OtherSide {
+                file: p.far.tcp.first.at.file.saturating_add(1),
+                id: p.far.tcp.id,
+                client: p.far.tcp.client.to_string(),
+                server: p.far.tcp.server.to_string(),
+                closed_by: p.far.verdict.closed_by,
+                cause: p.far.verdict.cause,
+                clock_offset_ms: ms(p.offset),
+                one_way_delay_ms: ms(p.delay),
+            });
+        }
+        if cfg.selection.matches(&c, &f.tcp) {
+            conns.push(c);
+        }
+    }
+    // Connections only the other capture has, numbered after this side's.
+    let base = near.iter().map(|f| f.tcp.id).max().unwrap_or(0);
+    for f in far.iter().filter(|f| !matched_far.contains(&f.tcp.id)) {
+        let mut c = report::conn_report(f, true);
+        c.id = base.saturating_add(f.tcp.id);
+        if cfg.selection.matches(&c, &f.tcp) {
+            conns.push(c);
+        }
+    }
+    let files = src.files();
+    let mut rep = build_report(&analyzers[0], files, warnings, conns);
+    rep.capture.notes.push(note);
+    let other = analyzers[1].packet_stats();
+    rep.capture.packets = rep.capture.packets.saturating_add(other.packets);
+    rep.capture.bytes = rep.capture.bytes.saturating_add(other.bytes);
+    rep.capture.tcp_segments = rep
+        .capture
+        .tcp_segments
+        .saturating_add(analyzers[1].tcp_stats().segments);
+    rep.capture.connections = rep
+        .capture
+        .connections
+        .saturating_add(analyzers[1].tcp_stats().connections);
+    let stdout = io::stdout();
+    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    render(cfg, &rep, &mut out)?;
+    out.flush()?;
+    Ok(())
 }

@@ -37,6 +37,9 @@ impl Renderer for Html {
         for w in &r.capture.warnings {
             writeln!(out, "<p class=\"warn\">warning: {}</p>", esc(w))?;
         }
+        for n in &r.capture.notes {
+            writeln!(out, "<p>note: {}</p>", esc(n))?;
+        }
         let lines = summary_lines(r);
         if !lines.is_empty() {
             writeln!(out, "<h2>Summary</h2><ul>")?;

@@ -96,6 +96,17 @@ fn secs(d: f64) -> String {
     Dur::from_secs_f64(d).to_string()
 }
 
+/// A spread as "± 0.50 s" (nothing when it is below a millisecond).
+fn spread_text(d: f64) -> String {
+    if d < 0.001 {
+        String::new()
+    } else if d < 60.0 {
+        format!(" ± {d:.2} s")
+    } else {
+        format!(" ± {}", secs(d))
+    }
+}
+
 /// Clusters the middlebox idle kills and bounds the timeout.
 pub fn idle_clusters(conns: &[ConnReport]) -> Vec<IdleCluster> {
     let mut kills: Vec<(f64, u64)> = conns
@@ -131,11 +142,11 @@ pub fn idle_clusters(conns: &[ConnReport]) -> Vec<IdleCluster> {
                 .collect();
             let n = g.len();
             let mut text = format!(
-                "{n} connection{} {} cut by a middlebox after {} ± {} idle",
+                "{n} connection{} {} cut by a middlebox after {}{} idle",
                 if n == 1 { "" } else { "s" },
                 if n == 1 { "was" } else { "were" },
                 secs(median),
-                secs(spread)
+                spread_text(spread)
             );
             match above {
                 Some(a) => text.push_str(&format!(
@@ -146,7 +157,7 @@ pub fn idle_clusters(conns: &[ConnReport]) -> Vec<IdleCluster> {
                 None => text.push_str(&format!("; its idle timeout is at most {}", secs(min))),
             }
             if culprits.is_empty() {
-                text.push_str(" (no documented default matches: a site-specific setting)");
+                text.push_str("; no documented default matches it, so look for a site-specific setting");
             } else {
                 text.push_str(&format!("; likely: {}", culprits.join(", ")));
             }

@@ -35,6 +35,9 @@ impl Renderer for Markdown {
         for w in &r.capture.warnings {
             writeln!(out, "> **warning:** {}", md(w))?;
         }
+        for n in &r.capture.notes {
+            writeln!(out, "> note: {}", md(n))?;
+        }
         if !r.capture.warnings.is_empty() {
             writeln!(out)?;
         }

@@ -147,6 +147,23 @@ pub struct Http2Out {
     pub limits_hit: Vec<String>,
 }
 
+/// The same connection in the other capture (two vantage points).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OtherSide {
+    /// 1-based input file of the other capture, and the connection's id there.
+    pub file: u16,
+    pub id: u64,
+    /// Its addresses as that capture saw them (they differ behind a NAT).
+    pub client: String,
+    pub server: String,
+    pub closed_by: ClosedBy,
+    pub cause: Cause,
+    /// The other capture's clock minus this one's, and the one-way delay between the capture points (from the
+    /// handshake), in milliseconds.
+    pub clock_offset_ms: Option<f64>,
+    pub one_way_delay_ms: Option<f64>,
+}
+
 /// The capture point as one connection shows it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct VantageConn {
@@ -183,6 +200,9 @@ pub struct ConnReport {
     pub survived_idle_s: Option<f64>,
     /// Where the capture was taken, as this connection shows it.
     pub vantage: Option<VantageConn>,
+    /// With two captures of the same traffic: the same connection as the other capture saw it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub other_side: Option<OtherSide>,
     /// What the payload was: `http2_preface`, `http2_upgrade`, `http2_resync`, `tls`, `other`, `unknown`.
     pub protocol: AppProtocol,
     pub tcp: TcpOut,
@@ -215,6 +235,8 @@ pub struct CaptureOut {
     pub duration_s: f64,
     /// Damage in the inputs (one line each), and limits the analysis hit.
     pub warnings: Vec<String>,
+    /// How the inputs were read (e.g. two vantage points of the same traffic).
+    pub notes: Vec<String>,
     pub decode: crate::decode::DecodeStats,
     pub tcp: crate::tcp::TcpStats,
     #[serde(skip)]
@@ -356,6 +378,7 @@ pub fn conn_report(f: &Finished, multi_file: bool) -> ConnReport {
             place: x.place,
             reason: x.reason.clone(),
         }),
+        other_side: None,
         protocol: f.h2.protocol,
         tcp,
         http2: http2_out(&f.h2, multi_file),

@@ -178,6 +178,9 @@ impl Renderer for Table {
         for w in &r.capture.warnings {
             writeln!(out, "warning: {w}")?;
         }
+        for n in &r.capture.notes {
+            writeln!(out, "note: {n}")?;
+        }
         if r.connections.is_empty() {
             writeln!(out, "No TCP connections to report.")?;
             return Ok(());

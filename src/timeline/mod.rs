@@ -4,7 +4,7 @@
 //!
 //! Events are kept, not packets: a bulk transfer is one "data" event, a run of duplicate ACKs one event.
 
-use crate::http2::{H2Event, H2EventKind, H2Record};
+use crate::http2::{AppProtocol, H2Event, H2EventKind, H2Record};
 use crate::source::PacketRef;
 use crate::tcp::{Dir, RstInfo, SeqCheck, TcpEvent, TcpEventKind, TcpRecord};
 use crate::ts::Ts;
@@ -78,7 +78,13 @@ pub struct Timeline {
 pub fn build(tcp: &TcpRecord, h2: Option<&H2Record>) -> Timeline {
     let mut events: Vec<Event> = tcp.events.iter().map(|e| tcp_event(tcp, e)).collect();
     if let Some(h2) = h2 {
-        events.extend(h2.events.iter().map(h2_event));
+        // "Not HTTP/2" is the normal case for most connections: only HTTP/2 and TLS are worth a line.
+        events.extend(
+            h2.events
+                .iter()
+                .filter(|e| !matches!(e.kind, H2EventKind::Detected(AppProtocol::Other | AppProtocol::Unknown)))
+                .map(h2_event),
+        );
     }
     // Stable: events of one packet keep the order in which the stages emitted them.
     events.sort_by_key(|e| (e.ts, e.at));
@@ -250,7 +256,16 @@ fn h2_event(e: &H2Event) -> Event {
     let actor = Actor::from_dir(Some(e.dir));
     let who = actor.as_str();
     let (kind, text) = match &e.kind {
-        H2EventKind::Detected(p) => ("h2_detected", format!("HTTP/2 detected ({p:?})")),
+        H2EventKind::Detected(p) => {
+            let how = match p {
+                AppProtocol::Http2Preface => "HTTP/2 (client preface)",
+                AppProtocol::Http2Upgrade => "HTTP/2 (upgraded from HTTP/1.1 h2c)",
+                AppProtocol::Http2Resync => "HTTP/2 (recognised mid-connection from its frames)",
+                AppProtocol::Tls => "TLS: the payload is encrypted and not decoded",
+                AppProtocol::Other | AppProtocol::Unknown => "the payload is not HTTP/2 (not decoded)",
+            };
+            ("h2_detected", format!("{who} payload: {how}"))
+        }
         H2EventKind::Settings { ack: true, .. } => ("h2_settings", format!("{who} acknowledged SETTINGS")),
         H2EventKind::Settings { ack: false, params } => {
             let p: Vec<String> = params
