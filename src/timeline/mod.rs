@@ -86,6 +86,19 @@ pub fn build(tcp: &TcpRecord, h2: Option<&H2Record>) -> Timeline {
                 .map(h2_event),
         );
     }
+    // An idle gap ended by a probe or a retransmission is already told by that packet's line ("2.0 s after the
+    // previous packet"): keep the timeline to one line per fact.
+    let told: Vec<PacketRef> = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.kind,
+                "keepalive" | "retransmission" | "window_probe" | "syn" | "syn_ack"
+            )
+        })
+        .map(|e| e.at)
+        .collect();
+    events.retain(|e| e.kind != "idle" || e.until.is_none_or(|(end, _)| !told.contains(&end)));
     // Stable: events of one packet keep the order in which the stages emitted them.
     events.sort_by_key(|e| (e.ts, e.at));
     Timeline {
