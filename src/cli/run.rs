@@ -147,7 +147,7 @@ impl<'c> Output<'c> {
                 color: cfg.color,
                 width,
             },
-            store: report::store::Store::new(report::store::MEMORY_BUDGET),
+            store: report::store::Store::new(cfg.report_memory),
             acc: Default::default(),
         }
     }
