@@ -139,9 +139,13 @@ pub struct PingInfo {
     pub dir: Dir,
     pub at: PacketRef,
     pub ts: Ts,
+    /// The opaque data; when the capture cut the PING (snapshot length), the captured bytes with the rest zero.
     pub opaque: u64,
     /// The ACK's packet and time.
     pub ack: Option<(PacketRef, Ts)>,
+    /// How many of the 8 opaque bytes were captured (8 unless the capture cut the frame). An ACK is matched to
+    /// a cut PING on the bytes both show (and to the oldest PING awaiting one when neither shows any).
+    pub opaque_len: u8,
 }
 
 /// A GOAWAY frame.
@@ -226,6 +230,11 @@ pub struct H2Summary {
     pub malformed: u64,
     /// Events not kept because of the per-kind caps.
     pub events_dropped: u64,
+    /// Per direction, bytes the capture did not show (gaps: lost segments, snapshot-length cuts) after the end
+    /// of the last frame seen, with the packet and time of the last such gap. `None` when the direction's last
+    /// frame was followed by no loss. A direction ending with lost bytes had frames there that we cannot show
+    /// (a server GOAWAY with debug data `too_many_pings` is 31 bytes: 9 header, 8 fields, 14 debug).
+    pub lost_after_last_frame: [Option<(PacketRef, Ts, u64)>; 2],
 }
 
 /// One notable HTTP/2 event for the timeline.
@@ -311,6 +320,10 @@ pub struct H2Config {
     pub keep_frames: bool,
     /// Cap on a decoded header list (bytes, RFC 7541 size accounting).
     pub max_header_list: usize,
+    /// Cap on each direction's HPACK dynamic table (bytes, RFC 7541 accounting; default
+    /// [`analyzer::HPACK_TABLE_CAP`], 64 KiB). A peer allowing a larger table gets this much: references to older
+    /// entries show as `<unknown dynamic index N>`, never as a wrong field.
+    pub hpack_table_cap: usize,
 }
 
 impl Default for H2Config {
@@ -318,6 +331,7 @@ impl Default for H2Config {
         H2Config {
             keep_frames: false,
             max_header_list: 64 * 1024,
+            hpack_table_cap: analyzer::HPACK_TABLE_CAP,
         }
     }
 }
