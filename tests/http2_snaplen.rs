@@ -289,3 +289,83 @@ fn a_cut_header_of_a_stream_frame_does_not_act_on_a_stream() {
     assert_eq!(rec.summary.malformed, 0);
     assert_eq!((rec.summary.streams_opened, rec.summary.streams_active), (1, 1));
 }
+
+#[test]
+fn snaplen_cut_segments_split_anywhere_give_the_same_frames() {
+    // The captured bytes of a segment may reach us in pieces (reassembly joins and splits them): same result.
+    let steps = conversation();
+    for keep in [8, 12, 14, 30] {
+        let (want_rec, want) = run_cut(&steps, keep);
+        let mut rng = Rng(keep as u64 | 1);
+        for _ in 0..50 {
+            let mut a = StreamAnalyzer::new(&H2Config {
+                keep_frames: true,
+                ..H2Config::default()
+            });
+            for (dir, bytes, no) in &steps {
+                let m = meta(*no, *no as i64 * 10);
+                let k = keep.min(bytes.len());
+                let mut rest = &bytes[..k];
+                while !rest.is_empty() {
+                    let n = (1 + rng.below(rest.len() as u64) as usize).min(rest.len());
+                    a.on_data(*dir, &rest[..n], m);
+                    rest = &rest[n..];
+                }
+                if bytes.len() > k {
+                    a.on_gap(*dir, (bytes.len() - k) as u64, m);
+                }
+            }
+            a.close();
+            let got: Vec<_> = a.drain_frames().collect();
+            assert_eq!(got, want, "keep {keep}");
+            assert_eq!(a.finish().summary, want_rec.summary, "keep {keep}");
+        }
+    }
+}
+
+#[test]
+fn mutated_snaplen_captures_never_panic() {
+    let rounds: u64 = std::env::var("H2_FUZZ_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(400);
+    let base = conversation();
+    let mut rng = Rng(0x5a9_1e4);
+    for _ in 0..rounds {
+        let mut steps = base.clone();
+        if rng.below(3) == 0 {
+            // The server speaks first.
+            let i = 1 + rng.below(steps.len() as u64 - 1) as usize;
+            let s = steps.remove(i);
+            steps.insert(0, s);
+        }
+        for (_, bytes, _) in steps.iter_mut() {
+            for _ in 0..rng.below(3) {
+                if bytes.is_empty() {
+                    break;
+                }
+                let at = rng.below(bytes.len() as u64) as usize;
+                bytes[at] = rng.next() as u8;
+            }
+        }
+        let keep = 1 + rng.below(40) as usize;
+        let mut a = StreamAnalyzer::new(&H2Config {
+            keep_frames: rng.below(2) == 0,
+            ..H2Config::default()
+        });
+        for (dir, bytes, no) in &steps {
+            let m = meta(*no, 0);
+            let k = keep.min(bytes.len());
+            a.on_data(*dir, &bytes[..k], m);
+            if bytes.len() > k || rng.below(5) == 0 {
+                a.on_gap(*dir, (bytes.len() - k) as u64 + rng.below(3), m);
+            }
+            if rng.below(30) == 0 {
+                a.on_end(*dir, m);
+            }
+        }
+        let _ = a.drain_frames().count();
+        let rec = a.finish();
+        assert!(rec.events.len() < 2000);
+    }
+}
