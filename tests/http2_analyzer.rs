@@ -559,3 +559,34 @@ fn mutated_conversations_never_panic() {
         assert!(rec.events.len() < 2000);
     }
 }
+
+#[test]
+fn hpack_table_cap_is_configurable() {
+    // Three 100-byte entries (RFC 7541 size: name + value + 32), then a reference to the oldest (index 64).
+    let mut e = Enc::default();
+    let v = "v".repeat(60);
+    let block = e
+        .indexed(3)
+        .add("x-a", &v)
+        .add("x-b", &v)
+        .add("x-c", &v)
+        .indexed(64)
+        .take();
+    let steps = [(C, [PREFACE.to_vec(), headers(1, true, &block)].concat(), 1)];
+    let shown = |cap: usize| {
+        let mut a = StreamAnalyzer::new(&H2Config {
+            keep_frames: true,
+            hpack_table_cap: cap,
+            ..H2Config::default()
+        });
+        a.on_data(C, &steps[0].1, meta(1, 0));
+        let f: Vec<_> = a.drain_frames().collect();
+        f[0].details["headers"][4].clone()
+    };
+    assert_eq!(shown(4096), serde_json::json!(["x-a", v]));
+    // Room for two entries only: the oldest is gone, shown as unknown, never as a wrong field.
+    assert_eq!(
+        shown(200),
+        serde_json::json!(["<unknown dynamic index 64>", "<unknown dynamic index 64>"])
+    );
+}

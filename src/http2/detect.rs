@@ -155,8 +155,9 @@ fn candidate(h: &Head, max_len: u32) -> bool {
     !empty_data && !empty_headers && h.plausible(max_len)
 }
 
-/// [`candidate`] for a header of which only `have` bytes were captured ([`Head::from_cut`]; 9 for a whole one).
-/// Not a CONTINUATION (a lone one is never taken as a start).
+/// Whether a header of which only `have` bytes were captured ([`Head::from_cut`]; 9 for a whole one) may start
+/// frames found by trusting one header: plausible on what was captured, not an empty DATA without END_STREAM or
+/// an empty HEADERS (zero padding imitates those), not a CONTINUATION (a lone one is never taken as a start).
 pub fn candidate_cut(h: &Head, have: usize, max_len: u32) -> bool {
     let empty_data = h.kind == FrameType::DATA && h.length == 0 && h.flags & super::frame::flags::END_STREAM == 0;
     let empty_headers = h.kind == FrameType::HEADERS && h.length == 0;

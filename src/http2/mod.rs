@@ -24,7 +24,8 @@
 //!   decoded after `max(4 × max_header_list, 256 KiB)` encoded bytes (endless CONTINUATION); the decoded list
 //!   is capped at [`H2Config::max_header_list`] (RFC 7541 size accounting; the fields beyond are decoded to keep
 //!   the table in sync but not shown);
-//! - the HPACK dynamic table is capped at 64 KiB per direction ([`analyzer::HPACK_TABLE_CAP`]);
+//! - the HPACK dynamic table is capped per direction at [`H2Config::hpack_table_cap`] (default 64 KiB,
+//!   [`analyzer::HPACK_TABLE_CAP`]; at most [`analyzer::HPACK_TABLE_CAP_MAX`]);
 //! - other frames split across segments are held up to 16 KiB ([`conn::MAX_CONTROL_PAYLOAD`]); GOAWAY keeps
 //!   its first 8 bytes and 4 KiB of debug data ([`conn::GOAWAY_DEBUG_CAP`]); unknown types are skipped;
 //! - streams: at most 4096 followed at once ([`streams::MAX_TRACKED_STREAMS`]), closed ones forgotten;
@@ -33,7 +34,11 @@
 //!   256 RST_STREAMs, and the totals count everything;
 //! - resynchronisation holds at most one candidate frame of up to 64 KiB plus a header; a direction that never
 //!   showed frames is given up after 256 KiB ([`analyzer::SNIFF_BUDGET`]); an HTTP/1.1 head is read up to
-//!   16 KiB.
+//!   16 KiB; bytes cut by a gap before the connection is recognised are kept up to 16 KiB per direction
+//!   ([`analyzer::DEFERRED_CAP`]) until the other direction tells whether it is HTTP/2.
+//!
+//! Captures cut by the snapshot length are followed (docs/http2.md): a cut preface, frame headers cut after 5
+//! bytes, a single plausible header at the segment start after a gap once the connection is known to be HTTP/2.
 //!
 //! CPU is linear in the input: every byte is looked at a bounded number of times (resynchronisation tries each
 //! offset once; HPACK representations are re-parsed only while incomplete, and only their length prefix).
