@@ -274,6 +274,17 @@ impl Report {
     }
 }
 
+/// Evidence texts may start with their own frame ("frame 12: …"); the report shows the frame beside the text,
+/// so that prefix is dropped (a reference to another file's frame stays).
+fn without_own_frame(text: &str, at: PacketRef) -> &str {
+    let own = if at.file == 0 {
+        format!("frame {}: ", at.frame)
+    } else {
+        format!("file {} frame {}: ", at.file + 1, at.frame)
+    };
+    text.strip_prefix(own.as_str()).unwrap_or(text)
+}
+
 fn file_of(at: PacketRef, multi: bool) -> Option<u16> {
     multi.then_some(at.file.saturating_add(1))
 }
@@ -293,7 +304,7 @@ pub fn conn_report(f: &Finished, multi_file: bool) -> ConnReport {
             frame: e.at.frame,
             file: file_of(e.at, multi_file),
             time: rfc3339(e.ts),
-            text: e.text.clone(),
+            text: without_own_frame(&e.text, e.at).to_string(),
             ts: e.ts,
         })
         .collect();
