@@ -95,8 +95,16 @@ pub fn run(cfg: &Config, inputs: &[std::path::PathBuf]) -> Result<(), CliError> 
             progress.update(src.as_ref());
         }
     }
-    for f in analyzer.finish() {
-        out_set.add(&f, multi_file, renderer.as_ref())?;
+    let mut failed = None;
+    analyzer.finish_each(|f| {
+        if failed.is_none()
+            && let Err(e) = out_set.add(&f, multi_file, renderer.as_ref())
+        {
+            failed = Some(e);
+        }
+    });
+    if let Some(e) = failed {
+        return Err(e);
     }
     progress.finish();
     let warnings: Vec<String> = src.take_warnings().into_iter().map(|w| w.to_string()).collect();

@@ -29,8 +29,10 @@ pub struct Forgery {
 }
 
 impl Forgery {
+    /// Only the TTL decides: a real stack answering a segment it has no socket for sends a RST with IP ID 0 and
+    /// no TCP options too, so those signs only support a TTL difference, never make the case alone.
     pub fn forged(&self) -> bool {
-        self.strong || self.signs.len() >= 2
+        self.strong
     }
 }
 
@@ -177,7 +179,7 @@ pub fn firewall_idle_timeout(i: &Ctx<'_>) -> Option<Verdict> {
             let mut v = verdict(
                 ClosedBy::Middlebox,
                 Cause::FirewallIdleTimeout,
-                if f.strong { Confidence::High } else { Confidence::Medium },
+                Confidence::High,
                 format!(
                     "A middlebox had forgotten the connection after {idle} idle: the {who}'s first packet after the silence was answered {} later by a RST the {} never sent (a firewall or NAT rejecting a flow it no longer knew).",
                     r.mark.ts.since(send.ts),

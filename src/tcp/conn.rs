@@ -26,8 +26,10 @@ pub struct TcpConfig {
     pub idle_evict: Option<Dur>,
     /// Most connections tracked at once; past it the least recently active one is reported and dropped.
     pub max_connections: usize,
-    /// Bytes buffered per direction for out-of-order segments.
+    /// Bytes buffered per direction for out-of-order segments, at least…
     pub reassembly_cap: usize,
+    /// …and up to twice the receiver's advertised window, at most this much.
+    pub reassembly_max: usize,
     /// Timeline events kept per connection (the first and last halves; the middle is counted).
     pub max_events: usize,
     /// Segments arriving this soon after a hole opened count as out of order rather than retransmitted.
@@ -37,11 +39,12 @@ pub struct TcpConfig {
 impl Default for TcpConfig {
     fn default() -> Self {
         TcpConfig {
-            linger: Dur::from_secs(10),
+            linger: Dur::from_secs(5),
             idle_gap: Dur::from_secs(1),
             idle_evict: None,
             max_connections: 200_000,
             reassembly_cap: 256 * 1024,
+            reassembly_max: 16 * 1024 * 1024,
             max_events: 1000,
             reorder_window: Dur::from_millis(3),
         }
@@ -241,6 +244,7 @@ pub(crate) struct Conn<S> {
     /// FIN seen both ways, or a RST: waiting out the linger time.
     pub closing: bool,
     reorder: Dur,
+    reassembly_max: usize,
     pub sink: S,
 }
 
@@ -269,6 +273,7 @@ impl<S: StreamSink> Conn<S> {
             },
             closing: false,
             reorder: cfg.reorder_window,
+            reassembly_max: cfg.reassembly_max,
             sink,
         }
     }
@@ -353,6 +358,13 @@ impl<S: StreamSink> Conn<S> {
             return;
         }
         self.ep[si].facts.last_non_rst = Some(mark);
+        let advances_ack = flags.ack() && self.ep[si].last_ack.is_none_or(|a| seg.ack.gt(a));
+        if seg.payload_len > 0 || flags.syn() || flags.fin() || advances_ack {
+            let f = &mut self.ep[si].facts;
+            f.last_progress = Some(mark);
+            f.last_progress_tsval = seg.options.timestamps.map(|t| t.0);
+            f.last_progress_ack = flags.ack().then_some(seg.ack);
+        }
         self.ep[si].fingerprint(ip, seg);
 
         // --- handshake ---------------------------------------------------------------------------------
@@ -806,6 +818,11 @@ impl<S: StreamSink> Conn<S> {
         }
         let e = &mut self.ep[dir.index()];
         e.last_win = seg.window;
+        let window = (u64::from(seg.window) << e.scale).saturating_mul(2);
+        let cap = usize::try_from(window).unwrap_or(usize::MAX).min(self.reassembly_max);
+        // This endpoint's window bounds what the peer may send beyond a hole.
+        self.ep[dir.reverse().index()].reasm.raise_cap(cap);
+        let e = &mut self.ep[dir.index()];
         if seg.window == 0 {
             if e.zero_window_since.is_none() {
                 e.zero_window_since = Some(mark);

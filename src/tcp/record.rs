@@ -176,6 +176,13 @@ pub struct DirFacts {
     pub last: Option<Mark>,
     /// The last packet that was not a RST (a stack that reset has no socket left to send anything else).
     pub last_non_rst: Option<Mark>,
+    /// The last packet that moved the connection on: data, SYN or FIN, or an ACK of new data. A RST followed by
+    /// such a packet from the same side did not end anything; a stale ACK already queued when the stack reset
+    /// does not count.
+    pub last_progress: Option<Mark>,
+    /// That packet's TSval and ACK number, to tell a packet produced after a RST from one already queued.
+    pub last_progress_tsval: Option<u32>,
+    pub last_progress_ack: Option<SeqNum>,
     pub first_data: Option<Mark>,
     pub last_data: Option<Mark>,
     /// Options from the handshake.

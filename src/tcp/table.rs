@@ -40,7 +40,8 @@ pub struct TcpStats {
 /// The TCP stage. `S` consumes each connection's byte streams (the HTTP/2 analyzer); `F` makes one.
 pub struct Tracker<S, F> {
     cfg: TcpConfig,
-    conns: HashMap<Key, Conn<S>, foldhash::fast::RandomState>,
+    /// Boxed: the table's slots stay small while it grows (a connection's state is kilobytes).
+    conns: HashMap<Key, Box<Conn<S>>, foldhash::fast::RandomState>,
     closing: BinaryHeap<Reverse<(Ts, u64, Key)>>,
     activity: BinaryHeap<Reverse<(Ts, u64, Key)>>,
     done: Vec<(TcpRecord, S)>,
@@ -104,7 +105,7 @@ impl<S: StreamSink, F: FnMut() -> S> Tracker<S, F> {
             let id = self.next_id;
             self.next_id = self.next_id.saturating_add(1);
             let sink = (self.make_sink)();
-            let conn = Conn::new(id, client, server, roles, mark, &self.cfg, sink);
+            let conn = Box::new(Conn::new(id, client, server, roles, mark, &self.cfg, sink));
             self.conns.insert(k, conn);
             self.activity.push(Reverse((mark.ts, id, k)));
             self.stats.connections = self.stats.connections.saturating_add(1);
@@ -215,7 +216,7 @@ impl<S: StreamSink, F: FnMut() -> S> Tracker<S, F> {
     fn finalize(&mut self, k: Key, reason: EndReason) {
         if let Some(c) = self.conns.remove(&k) {
             let until = self.now.max(c.last.ts);
-            self.done.push(c.finish(reason, until));
+            self.done.push((*c).finish(reason, until));
         }
     }
 
@@ -224,24 +225,38 @@ impl<S: StreamSink, F: FnMut() -> S> Tracker<S, F> {
         self.done.drain(..)
     }
 
-    /// The input ended (end of file, or a live run stopping): every connection still tracked is finished.
-    pub fn finish_all(&mut self, end: Ts) {
+    /// The input ended (end of file, or a live run stopping): every connection still tracked is finished, in id
+    /// order, one at a time (handed to `f` as it is made, so the records never pile up).
+    pub fn finish_each(&mut self, end: Ts, mut f: impl FnMut(TcpRecord, S)) {
         self.now = self.now.max(end);
-        let mut keys: Vec<(u64, Key, bool)> = self.conns.iter().map(|(k, c)| (c.id, *k, c.closing)).collect();
+        for (r, s) in self.done.drain(..) {
+            f(r, s);
+        }
+        let mut keys: Vec<(u64, Key)> = self.conns.iter().map(|(k, c)| (c.id, *k)).collect();
         keys.sort_unstable();
-        for (_, k, closing) in keys {
-            // A connection whose linger had not run out is still a closed one.
-            self.finalize(
-                k,
-                if closing {
+        for (_, k) in keys {
+            if let Some(c) = self.conns.remove(&k) {
+                // A connection whose linger had not run out is still a closed one.
+                let reason = if c.closing {
                     EndReason::Closed
                 } else {
                     EndReason::CaptureEnd
-                },
-            );
+                };
+                let until = self.now.max(c.last.ts);
+                let (r, s) = (*c).finish(reason, until);
+                f(r, s);
+            }
         }
+        self.conns.shrink_to_fit();
         self.closing.clear();
         self.activity.clear();
+    }
+
+    /// [`Tracker::finish_each`], collecting the records.
+    pub fn finish_all(&mut self, end: Ts) {
+        let mut out = Vec::new();
+        self.finish_each(end, |r, s| out.push((r, s)));
+        self.done = out;
     }
 }
 
