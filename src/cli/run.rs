@@ -215,6 +215,15 @@ pub fn capture_out(
 ) -> report::CaptureOut {
     let stats = analyzer.packet_stats();
     let (start, end) = (stats.first, stats.last);
+    let mut notes = Vec::new();
+    let late = analyzer.tcp_stats().late_packets;
+    if late > 0 {
+        notes.push(format!(
+            "{late} packet{} arrived after their connection had been reported closed (the linger time, --linger, had passed) and {} not analysed",
+            if late == 1 { "" } else { "s" },
+            if late == 1 { "was" } else { "were" }
+        ));
+    }
     report::CaptureOut {
         files,
         packets: stats.packets,
@@ -228,7 +237,7 @@ pub fn capture_out(
             _ => 0.0,
         },
         warnings,
-        notes: Vec::new(),
+        notes,
         decode: analyzer.decode_stats().clone(),
         tcp: analyzer.tcp_stats().clone(),
         start_ts: start,

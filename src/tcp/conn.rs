@@ -39,7 +39,7 @@ pub struct TcpConfig {
 impl Default for TcpConfig {
     fn default() -> Self {
         TcpConfig {
-            linger: Dur::from_secs(5),
+            linger: Dur::from_secs(2),
             idle_gap: Dur::from_secs(1),
             idle_evict: None,
             max_connections: 200_000,

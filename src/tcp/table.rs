@@ -12,7 +12,7 @@ use super::conn::{Conn, TcpConfig};
 use super::record::{EndReason, Mark, RoleSource, TcpRecord};
 use super::{Dir, StreamSink};
 use crate::decode::{IcmpKind, IcmpMessage, IpHeader, TcpSegment};
-use crate::ts::Ts;
+use crate::ts::{Dur, Ts};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -35,7 +35,12 @@ pub struct TcpStats {
     pub evicted_table_full: u64,
     pub evicted_idle: u64,
     pub peak_connections: u64,
+    /// Packets that arrived for a connection already reported closed (within 15 s of its record), not analysed.
+    pub late_packets: u64,
 }
+
+/// How long a closed connection's 4-tuple is remembered after its record was made.
+const TOMBSTONE_TIME: Dur = Dur::from_secs(15);
 
 /// The TCP stage. `S` consumes each connection's byte streams (the HTTP/2 analyzer); `F` makes one.
 pub struct Tracker<S, F> {
@@ -45,6 +50,10 @@ pub struct Tracker<S, F> {
     closing: BinaryHeap<Reverse<(Ts, u64, Key)>>,
     activity: BinaryHeap<Reverse<(Ts, u64, Key)>>,
     done: Vec<(TcpRecord, S)>,
+    /// Connections that closed and were reported recently, with when: a late packet for one (a retransmitted
+    /// FIN, a stray ACK) is counted instead of starting a phantom connection. Kept for `TOMBSTONE_TIME`.
+    tombstones: HashMap<Key, Ts, foldhash::fast::RandomState>,
+    tombstone_order: std::collections::VecDeque<(Ts, Key)>,
     next_id: u64,
     now: Ts,
     make_sink: F,
@@ -59,6 +68,8 @@ impl<S: StreamSink, F: FnMut() -> S> Tracker<S, F> {
             closing: BinaryHeap::new(),
             activity: BinaryHeap::new(),
             done: Vec::new(),
+            tombstones: HashMap::default(),
+            tombstone_order: std::collections::VecDeque::new(),
             next_id: 1,
             now: Ts::ZERO,
             make_sink,
@@ -98,6 +109,15 @@ impl<S: StreamSink, F: FnMut() -> S> Tracker<S, F> {
             && c.is_new_attempt(seg.seq)
         {
             self.finalize(k, EndReason::Superseded);
+        }
+        if !self.conns.contains_key(&k) && self.tombstones.contains_key(&k) {
+            if syn_only {
+                self.tombstones.remove(&k);
+            } else {
+                // A late packet of a connection already reported closed.
+                self.stats.late_packets = self.stats.late_packets.saturating_add(1);
+                return;
+            }
         }
         if !self.conns.contains_key(&k) {
             self.make_room();
@@ -152,6 +172,7 @@ impl<S: StreamSink, F: FnMut() -> S> Tracker<S, F> {
             return;
         }
         self.now = now;
+        self.expire_tombstones();
         while let Some(Reverse((deadline, id, k))) = self.closing.peek().copied() {
             if deadline > now {
                 break;
@@ -216,7 +237,23 @@ impl<S: StreamSink, F: FnMut() -> S> Tracker<S, F> {
     fn finalize(&mut self, k: Key, reason: EndReason) {
         if let Some(c) = self.conns.remove(&k) {
             let until = self.now.max(c.last.ts);
+            if reason == EndReason::Closed {
+                self.tombstones.insert(k, self.now);
+                self.tombstone_order.push_back((self.now, k));
+            }
             self.done.push((*c).finish(reason, until));
+        }
+    }
+
+    fn expire_tombstones(&mut self) {
+        while let Some(&(at, k)) = self.tombstone_order.front() {
+            if at.plus(TOMBSTONE_TIME) > self.now {
+                break;
+            }
+            self.tombstone_order.pop_front();
+            if self.tombstones.get(&k) == Some(&at) {
+                self.tombstones.remove(&k);
+            }
         }
     }
 
