@@ -46,8 +46,8 @@ pub struct PacketStats {
 pub struct LazyH2 {
     cfg: std::sync::Arc<H2Config>,
     inner: Option<Box<StreamAnalyzer>>,
-    /// The record of an analyzer that has finished early.
-    done: Option<Box<H2Record>>,
+    /// An analyzer that finished early: its record, or nothing when it only said "not HTTP/2".
+    done: Option<Option<Box<H2Record>>>,
 }
 
 impl LazyH2 {
@@ -69,7 +69,15 @@ impl LazyH2 {
             && !self.cfg.keep_frames
             && let Some(a) = self.inner.take()
         {
-            self.done = Some(Box::new(a.finish()));
+            let record = a.finish();
+            // Plain "not HTTP/2" with nothing else to say: keep the answer, not the record.
+            let bare = record.protocol == AppProtocol::Other
+                && record
+                    .events
+                    .iter()
+                    .all(|e| matches!(e.kind, crate::http2::H2EventKind::Detected(_)))
+                && record.summary == crate::http2::H2Summary::default();
+            self.done = Some(if bare { None } else { Some(Box::new(record)) });
         }
     }
 
@@ -82,7 +90,11 @@ impl LazyH2 {
 
     fn finish(self) -> H2Record {
         match (self.done, self.inner) {
-            (Some(r), _) => *r,
+            (Some(Some(r)), _) => *r,
+            (Some(None), _) => H2Record {
+                protocol: AppProtocol::Other,
+                ..H2Record::default()
+            },
             (None, Some(a)) => a.finish(),
             (None, None) => H2Record::default(),
         }

@@ -317,7 +317,7 @@ pub fn middlebox_reset(i: &Ctx<'_>) -> Option<Verdict> {
 fn open_series(t: &TcpRecord) -> Option<(Dir, &RetransSeries)> {
     let mut best: Option<(Dir, &RetransSeries)> = None;
     for d in Dir::BOTH {
-        if let Some(s) = t.dir(d).open_retrans.as_ref()
+        if let Some(s) = t.dir(d).open_retrans.as_deref()
             && best.is_none_or(|(_, b)| s.sends.first() > b.sends.first())
         {
             best = Some((d, s));

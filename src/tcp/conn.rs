@@ -100,7 +100,7 @@ pub(crate) struct Endpoint {
     dup_run: u64,
     dup_run_first: Option<Mark>,
     zero_window_since: Option<Mark>,
-    series: Option<RetransSeries>,
+    series: Option<Box<RetransSeries>>,
     ka_active: bool,
     last_syn: Option<Ts>,
     /// For a SYN-ACK sender: the ACK number of its SYN-ACK.
@@ -578,7 +578,7 @@ impl<S: StreamSink> Conn<S> {
         if !same_series {
             e.retire_series();
             let orig = e.original_of(seq);
-            e.series = Some(RetransSeries {
+            e.series = Some(Box::new(RetransSeries {
                 dir,
                 seq_rel: rel,
                 len: plen,
@@ -587,7 +587,7 @@ impl<S: StreamSink> Conn<S> {
                 count: 0,
                 idle_before: orig.and_then(|o| o.idle_before),
                 recovered: None,
-            });
+            }));
         }
         let mut since_prev = None;
         let mut nth = 1;
@@ -675,14 +675,14 @@ impl<S: StreamSink> Conn<S> {
         e.facts.keepalives = e.facts.keepalives.saturating_add(1);
         if !e.ka_active || e.facts.keepalive_series.is_none() {
             e.ka_active = true;
-            e.facts.keepalive_series = Some(KeepaliveSeries {
+            e.facts.keepalive_series = Some(Box::new(KeepaliveSeries {
                 dir,
                 probes: Vec::new(),
                 count: 0,
                 answered: 0,
                 last_answer: None,
                 idle_before: gap,
-            });
+            }));
         }
         let mut since_prev = None;
         let mut nth = 1;
@@ -879,6 +879,8 @@ impl<S: StreamSink> Conn<S> {
         let e = &mut self.ep[si];
         e.facts.rst_count = e.facts.rst_count.saturating_add(1);
         if e.facts.rsts.len() < MAX_RSTS {
+            // Most connections see one RST: no room for four.
+            e.facts.rsts.reserve_exact(1);
             e.facts.rsts.push(info.clone());
         }
         self.emit(mark, Some(dir), TcpEventKind::Rst(Box::new(info)));

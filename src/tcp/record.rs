@@ -192,12 +192,12 @@ pub struct DirFacts {
     pub timestamps: bool,
     pub fingerprint: Fingerprint,
     /// The retransmission series that was still unanswered when the connection ended.
-    pub open_retrans: Option<RetransSeries>,
+    pub open_retrans: Option<Box<RetransSeries>>,
     /// How many series there were, and the longest one (in retransmissions).
     pub retrans_series: u64,
     pub longest_series: u32,
     /// The last keepalive series (answered or not).
-    pub keepalive_series: Option<KeepaliveSeries>,
+    pub keepalive_series: Option<Box<KeepaliveSeries>>,
     /// Initial sequence number (from the SYN, or the first packet).
     pub isn: Option<SeqNum>,
 }

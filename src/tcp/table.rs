@@ -128,6 +128,7 @@ impl<S: StreamSink, F: FnMut() -> S> Tracker<S, F> {
             let conn = Box::new(Conn::new(id, client, server, roles, mark, &self.cfg, sink));
             self.conns.insert(k, conn);
             self.activity.push(Reverse((mark.ts, id, k)));
+            self.compact_activity();
             self.stats.connections = self.stats.connections.saturating_add(1);
             self.stats.peak_connections = self.stats.peak_connections.max(self.conns.len() as u64);
         }
@@ -210,6 +211,14 @@ impl<S: StreamSink, F: FnMut() -> S> Tracker<S, F> {
                     self.activity.push(Reverse((c.last.ts, id, k)));
                 }
             }
+        }
+    }
+
+    /// The activity heap keeps stale entries of connections already gone (lazy deletion); rebuild it from the
+    /// table when they outnumber the live ones, so it follows the open connections, not the file.
+    fn compact_activity(&mut self) {
+        if self.activity.len() > self.conns.len().saturating_mul(2).saturating_add(4096) {
+            self.activity = self.conns.iter().map(|(k, c)| Reverse((c.last.ts, c.id, *k))).collect();
         }
     }
 
