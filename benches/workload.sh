@@ -236,13 +236,13 @@ if [ "$COPIES_ONLY" = 0 ]; then
     done=$(sed -n 's/^requests: .* \([0-9]*\) succeeded.*/\1/p' "$1")
     echo "{\"requests_succeeded\": ${done:-null}, \"connections\": $2}"
   }
-  BULKS=$(for f in "$WORK"/bulk-*.json; do tail -1 "$f"; done | python3 -c '
-  import json, sys
-  t = {}
-  for l in sys.stdin:
-      for k, v in json.loads(l).items():
-          t[k] = t.get(k, 0) + v
-  print(json.dumps(t))')
+  # the bulk rounds' counts, summed
+  BULKS=$(for f in "$WORK"/bulk-*.json; do tail -1 "$f"; done | python3 -c 'import json, sys
+t = {}
+for l in sys.stdin:
+    for k, v in json.loads(l).items():
+        t[k] = t.get(k, 0) + v
+print(json.dumps(t))')
   PKTS=$(capinfos -c -M -T -r "$OUT" | awk -F'\t' '{print $2}')
   BYTES=$(stat -c %s "$OUT")
   cat > "$MANIFEST" <<EOF
