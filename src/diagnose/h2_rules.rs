@@ -161,7 +161,7 @@ pub fn too_many_pings(i: &Ctx<'_>) -> Option<Verdict> {
                     at: last.at,
                 },
                 format!(
-                    "{}: client PING #{n}{every}",
+                    "{}: client PING #{n} (one{every})",
                     frame(Mark {
                         ts: last.ts,
                         at: last.at
@@ -249,7 +249,7 @@ fn too_many_pings_unseen(i: &Ctx<'_>) -> Option<Verdict> {
             at: last.at,
         };
         v.evidence
-            .push(ev(lm, format!("{}: client PING #{n}, every {median}", frame(lm))));
+            .push(ev(lm, format!("{}: client PING #{n} (one every {median})", frame(lm))));
     }
     v.evidence.push(ev(
         lost,

@@ -267,10 +267,10 @@ fn vantage(counts: &[(Place, usize, Vec<String>)]) -> Option<VantageOut> {
     };
     let text = match place {
         Place::ClientHost => format!(
-            "Captured on the client host{hosts}: {n} of {total} connections say so (their own packets carry an initial TTL, and SYN-ACK → ACK is immediate). A middlebox's silent drop shows here as retransmissions; the server side would show nothing."
+            "Captured on the client host{hosts}: {n} of {total} connections say so (their own packets carry an initial TTL, and SYN-ACK → ACK is immediate)."
         ),
         Place::ServerHost => format!(
-            "Captured on the server host{hosts}: {n} of {total} connections say so (initial TTL on the server's packets, SYN → SYN-ACK immediate). A connection cut on the client's path shows here only as silence."
+            "Captured on the server host{hosts}: {n} of {total} connections say so (initial TTL on the server's packets, SYN → SYN-ACK immediate). A connection cut on the client's path shows here only as silence, so quiet connections deserve a look from the client side."
         ),
         Place::Between => {
             format!("Captured between the two ends: {n} of {total} connections show decremented TTLs both ways.")
