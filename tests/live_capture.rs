@@ -87,3 +87,41 @@ fn live_verdicts_equal_offline_verdicts() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// `-Z USER`: the capture is opened as root, then the process runs as USER (checked in /proc while it runs).
+#[test]
+fn drops_privileges_after_opening_the_capture() {
+    if !can_run() {
+        eprintln!("live_capture: needs root; skipped");
+        return;
+    }
+    let out = std::env::temp_dir().join(format!("whoclosed-z-{}.pcap", std::process::id()));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_whoclosed"))
+        .args([
+            "-i",
+            "lo",
+            "--duration",
+            "2",
+            "--format",
+            "ndjson",
+            "-Z",
+            "nobody",
+            "-w",
+        ])
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap_or("").to_string();
+    let done = child.wait_with_output().expect("wait");
+    let _ = std::fs::remove_file(&out);
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    let uids: Vec<&str> = uid_line.split_whitespace().skip(1).collect();
+    assert!(
+        !uids.is_empty() && uids.iter().all(|u| *u != "0"),
+        "still root while capturing: {uid_line}"
+    );
+}

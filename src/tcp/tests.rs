@@ -426,3 +426,69 @@ fn arbitrary_numbers_do_not_panic() {
     }
     let _ = s.finish();
 }
+
+#[test]
+fn icmp_errors_are_matched_to_their_connection_through_the_quoted_header() {
+    use crate::decode::{IcmpKind, IcmpMessage, QuotedTcp};
+    let mut s = Sim::new();
+    s.send(Pkt::c(SYN, 100, 0));
+    // A router (not an endpoint) says host unreachable about the client's SYN.
+    let router = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 254));
+    let ip = IpHeader {
+        src: router,
+        dst: C,
+        ttl: 64,
+        id: Some(1),
+        dont_fragment: false,
+        tos: 0,
+        fragment: Fragment::None,
+    };
+    let msg = IcmpMessage {
+        v6: false,
+        icmp_type: 3,
+        code: 1,
+        kind: IcmpKind::Unreachable,
+        quoted: Some(QuotedTcp {
+            src: C,
+            dst: S,
+            src_port: 40000,
+            dst_port: 80,
+            seq: Some(SeqNum(100)),
+        }),
+    };
+    s.t.icmp(
+        &ip,
+        &msg,
+        Mark {
+            ts: s.now.plus(Dur::from_millis(1)),
+            at: PacketRef { file: 0, frame: 2 },
+        },
+    );
+    // An error quoting an unknown connection is counted, not attached anywhere.
+    let other = IcmpMessage {
+        quoted: Some(QuotedTcp {
+            src_port: 1,
+            ..msg.quoted.unwrap_or_else(|| unreachable!())
+        }),
+        ..msg
+    };
+    s.t.icmp(
+        &ip,
+        &other,
+        Mark {
+            ts: s.now.plus(Dur::from_millis(2)),
+            at: PacketRef { file: 0, frame: 3 },
+        },
+    );
+    assert_eq!(s.t.stats().icmp_matched, 1);
+    assert_eq!(s.t.stats().icmp_unmatched, 1);
+    let out = s.finish();
+    let icmp = out[0].0.events.iter().find_map(|e| match &e.kind {
+        TcpEventKind::Icmp { from, text, .. } => Some((*from, text.clone(), e.dir)),
+        _ => None,
+    });
+    let (from, text, dir) = icmp.expect("icmp event");
+    assert_eq!(from, router);
+    assert!(text.starts_with("host unreachable"), "{text}");
+    assert_eq!(dir, Some(Dir::ToServer), "the error is about the client's packet");
+}
