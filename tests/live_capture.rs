@@ -96,7 +96,7 @@ fn drops_privileges_after_opening_the_capture() {
         return;
     }
     let out = std::env::temp_dir().join(format!("whoclosed-z-{}.pcap", std::process::id()));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_whoclosed"))
+    let child = Command::new(env!("CARGO_BIN_EXE_whoclosed"))
         .args([
             "-i",
             "lo",
