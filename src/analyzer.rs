@@ -8,7 +8,7 @@ use crate::decode::{Decoder, Transport};
 use crate::diagnose::{self, Verdict};
 use crate::http2::{FrameRecord, H2Config, H2Record, StreamAnalyzer};
 use crate::source::Packet;
-use crate::tcp::{Mark, TcpConfig, TcpRecord, TcpStats, Tracker};
+use crate::tcp::{Dir, Mark, SegMeta, StreamSink, TcpConfig, TcpRecord, TcpStats, Tracker};
 use crate::timeline::{self, Timeline};
 use crate::ts::Ts;
 use std::net::SocketAddr;
@@ -40,11 +40,49 @@ pub struct PacketStats {
     pub last: Option<Ts>,
 }
 
-type SinkFactory = Box<dyn FnMut() -> StreamAnalyzer + Send>;
+type SinkFactory = Box<dyn FnMut() -> LazyH2 + Send>;
+
+/// A connection's HTTP/2 analyzer, made when its first stream byte (or gap, or end) arrives. Most connections
+/// of a SYN flood, a port scan or a refused service never carry a byte, and an analyzer is ~2 KB: made eagerly,
+/// it was 45% of every tracked connection.
+pub struct LazyH2 {
+    cfg: H2Config,
+    inner: Option<Box<StreamAnalyzer>>,
+}
+
+impl LazyH2 {
+    fn get(&mut self) -> &mut StreamAnalyzer {
+        let cfg = &self.cfg;
+        self.inner.get_or_insert_with(|| Box::new(StreamAnalyzer::new(cfg)))
+    }
+
+    fn drain_frames(&mut self) -> impl Iterator<Item = FrameRecord> + '_ {
+        self.inner.iter_mut().flat_map(|a| a.drain_frames())
+    }
+
+    fn finish(self) -> H2Record {
+        match self.inner {
+            Some(a) => a.finish(),
+            None => StreamAnalyzer::new(&self.cfg).finish(),
+        }
+    }
+}
+
+impl StreamSink for LazyH2 {
+    fn on_data(&mut self, dir: Dir, data: &[u8], meta: SegMeta) {
+        self.get().on_data(dir, data, meta);
+    }
+    fn on_gap(&mut self, dir: Dir, missing: u64, meta: SegMeta) {
+        self.get().on_gap(dir, missing, meta);
+    }
+    fn on_end(&mut self, dir: Dir, meta: SegMeta) {
+        self.get().on_end(dir, meta);
+    }
+}
 
 pub struct Analyzer {
     decoder: Decoder,
-    tracker: Tracker<StreamAnalyzer, SinkFactory>,
+    tracker: Tracker<LazyH2, SinkFactory>,
     keep_frames: bool,
     frames: Vec<(u64, FrameRecord)>,
     stats: PacketStats,
@@ -54,7 +92,10 @@ impl Analyzer {
     pub fn new(settings: Settings) -> Analyzer {
         let keep_frames = settings.h2.keep_frames;
         let h2 = settings.h2;
-        let factory: SinkFactory = Box::new(move || StreamAnalyzer::new(&h2));
+        let factory: SinkFactory = Box::new(move || LazyH2 {
+            cfg: h2.clone(),
+            inner: None,
+        });
         Analyzer {
             decoder: Decoder::new(),
             tracker: Tracker::new(settings.tcp, factory),
@@ -117,11 +158,19 @@ impl Analyzer {
         std::mem::take(&mut self.frames)
     }
 
-    /// The input ended: every open connection is finished as it stands.
-    pub fn finish(&mut self) -> Vec<Finished> {
+    /// The input ended: every open connection is finished as it stands, one at a time as the iterator is
+    /// advanced (connections that ended earlier and were not taken yet come first). Frames of these connections
+    /// (with `keep_frames`) are in [`Analyzer::take_frames`] once the iterator is done.
+    pub fn finish(&mut self) -> impl Iterator<Item = Finished> + '_ {
         let end = self.stats.last.unwrap_or(Ts::ZERO);
-        self.tracker.finish_all(end);
-        self.take_finished()
+        let keep_frames = self.keep_frames;
+        let frames = &mut self.frames;
+        self.tracker.finish_each(end).map(move |(tcp, mut sink)| {
+            if keep_frames {
+                frames.extend(sink.drain_frames().map(|f| (tcp.id, f)));
+            }
+            finish_one(tcp, sink.finish())
+        })
     }
 
     pub fn packet_stats(&self) -> &PacketStats {
