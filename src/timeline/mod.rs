@@ -238,6 +238,13 @@ fn tcp_event(rec: &TcpRecord, e: &TcpEvent) -> Event {
             "truncated",
             format!("{bytes} bytes of {who} payload cut by the snapshot length"),
         ),
+        TcpEventKind::ReassemblyFull { skipped, cap } => (
+            "reassembly_full",
+            format!(
+                "limit: {cap} bytes of {who} data were held ahead of a hole, the reassembly cap; the hole ({skipped} \
+                 bytes) was given up on and the stream analysed from after it (later overflows not listed)"
+            ),
+        ),
     };
     Event {
         ts: e.mark.ts,
