@@ -24,6 +24,10 @@ fn expected_files(dir: &Path, out: &mut Vec<PathBuf>) {
 fn capture_for(expected: &Path) -> Option<PathBuf> {
     let s = expected.to_string_lossy();
     let stem = s.strip_suffix(".expected.json")?;
+    // `NAME.pcap.expected.json` names its capture in full; `NAME.expected.json` leaves the extension out.
+    if Path::new(stem).is_file() {
+        return Some(PathBuf::from(stem));
+    }
     ["pcap", "pcapng", "pcap.gz"]
         .iter()
         .map(|ext| PathBuf::from(format!("{stem}.{ext}")))

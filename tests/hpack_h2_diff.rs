@@ -144,6 +144,7 @@ fn decode_with_ours(bytes: &[u8], rng: &mut Rng) -> (Vec<FrameRecord>, whoclosed
     let cfg = H2Config {
         keep_frames: true,
         max_header_list: 1 << 20,
+        ..H2Config::default()
     };
     let mut a = StreamAnalyzer::new(&cfg);
     a.on_data(Dir::ToServer, PREFACE, meta(1, 0));

@@ -247,8 +247,15 @@ fn gap_inside_a_data_frame_keeps_sync_and_a_gap_across_frames_resyncs() {
     let mut tail = vec![0xaa; 3];
     tail.extend(ping(false, 6));
     tail.extend(ping(false, 7));
+    // Five header bytes give the frame's length: it is shown, cut, and the gap goes past its end.
+    let cut: Vec<_> = a.drain_frames().collect();
+    assert_eq!(cut.len(), 1);
+    assert_eq!((cut[0].frame_type.as_str(), cut[0].at.frame), ("WINDOW_UPDATE", 7));
+    assert_eq!(cut[0].details["header_captured"], 5);
+    assert_eq!(cut[0].details["truncated"], true);
     a.on_data(C, &tail, meta(8, 0));
-    // Two plausible frames are not enough to trust the boundary: a third confirms it.
+    // Junk at the segment start after the gap: two plausible frames are not enough to trust the boundary, a
+    // third confirms it.
     assert_eq!(a.drain_frames().count(), 0);
     a.on_data(C, &ping(false, 8), meta(9, 0));
     let frames: Vec<_> = a.drain_frames().collect();
@@ -481,6 +488,7 @@ fn garbage_never_panics() {
         let cfg = H2Config {
             keep_frames: true,
             max_header_list: 1 + rng.below(70_000) as usize,
+            ..H2Config::default()
         };
         let mut a = StreamAnalyzer::new(&cfg);
         for (dir, b, no) in &steps {
@@ -529,6 +537,7 @@ fn mutated_conversations_never_panic() {
         let cfg = H2Config {
             keep_frames: rng.below(2) == 0,
             max_header_list: 64 + rng.below(5000) as usize,
+            ..H2Config::default()
         };
         let mut a = StreamAnalyzer::new(&cfg);
         for (dir, b, no) in &steps {
@@ -549,4 +558,35 @@ fn mutated_conversations_never_panic() {
         let rec = a.finish();
         assert!(rec.events.len() < 2000);
     }
+}
+
+#[test]
+fn hpack_table_cap_is_configurable() {
+    // Three 100-byte entries (RFC 7541 size: name + value + 32), then a reference to the oldest (index 64).
+    let mut e = Enc::default();
+    let v = "v".repeat(60);
+    let block = e
+        .indexed(3)
+        .add("x-a", &v)
+        .add("x-b", &v)
+        .add("x-c", &v)
+        .indexed(64)
+        .take();
+    let steps = [(C, [PREFACE.to_vec(), headers(1, true, &block)].concat(), 1)];
+    let shown = |cap: usize| {
+        let mut a = StreamAnalyzer::new(&H2Config {
+            keep_frames: true,
+            hpack_table_cap: cap,
+            ..H2Config::default()
+        });
+        a.on_data(C, &steps[0].1, meta(1, 0));
+        let f: Vec<_> = a.drain_frames().collect();
+        f[0].details["headers"][4].clone()
+    };
+    assert_eq!(shown(4096), serde_json::json!(["x-a", v]));
+    // Room for two entries only: the oldest is gone, shown as unknown, never as a wrong field.
+    assert_eq!(
+        shown(200),
+        serde_json::json!(["<unknown dynamic index 64>", "<unknown dynamic index 64>"])
+    );
 }

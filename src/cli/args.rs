@@ -96,6 +96,10 @@ pub struct Args {
     #[arg(long, value_name = "SECS", default_value_t = 1.0)]
     pub idle_gap: f64,
 
+    /// Memory for finished connections' report text before it goes to a temporary file (MiB).
+    #[arg(long, value_name = "MIB", default_value_t = 16)]
+    pub report_memory: usize,
+
     /// Report and forget connections idle this long (seconds). Default: never for files, 7200 live.
     #[arg(long, value_name = "SECS")]
     pub idle_timeout: Option<f64>,

@@ -39,6 +39,8 @@ pub struct Config {
     pub selection: Selection,
     pub color: bool,
     pub progress: bool,
+    /// Bytes of rendered report kept in memory before spilling to a temporary file.
+    pub report_memory: usize,
 }
 
 fn secs(name: &str, v: f64) -> Result<Dur, CliError> {
@@ -181,6 +183,7 @@ impl Config {
             },
             color,
             progress: !a.quiet && std::io::stderr().is_terminal(),
+            report_memory: a.report_memory.saturating_mul(1024 * 1024),
         })
     }
 }

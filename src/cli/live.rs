@@ -3,7 +3,7 @@
 //! same analyzer); only the clock that moves packet time on while no packets come is the wall clock.
 
 use super::config::{Config, LiveConfig};
-use super::run::{FrameWriter, build_report, render};
+use super::run::{FrameWriter, Output, capture_out};
 use super::{CliError, privs};
 use crate::analyzer::{Analyzer, Finished};
 use crate::report::{self, ConnReport, Format, TimeFmt};
@@ -37,7 +37,8 @@ struct Stream {
     format: Format,
     time: TimeFmt,
     status: bool,
-    kept: Vec<ConnReport>,
+    /// Counts for the final line (table, ndjson) …
+    acc: crate::report::incident::SummaryAcc,
     shown: u64,
 }
 
@@ -79,11 +80,11 @@ impl Stream {
                     writeln!(out, "       {}", c.explanation)?;
                 }
                 out.flush()?;
-                self.kept.push(c);
             }
-            // Whole-document formats are written at the end.
-            Format::Json | Format::Markdown | Format::Html => self.kept.push(c),
+            // Whole-document formats go through `Output` (pieces, spilled past a budget) and are written at the end.
+            Format::Json | Format::Markdown | Format::Html => {}
         }
+        self.acc.add(&c);
         Ok(())
     }
 }
@@ -113,9 +114,11 @@ pub fn run(cfg: &Config, live: &LiveConfig) -> Result<(), CliError> {
             origin: Ts::ZERO,
         },
         status,
-        kept: Vec::new(),
+        acc: Default::default(),
         shown: 0,
     };
+    let renderer = crate::report::renderer(cfg.format);
+    let mut document = Output::new(cfg);
     let mut frames = FrameWriter::new(cfg.format, false);
     if cfg.frames {
         frames.begin(&mut out)?;
@@ -128,13 +131,17 @@ pub fn run(cfg: &Config, live: &LiveConfig) -> Result<(), CliError> {
     let mut last_status = Instant::now();
     let multi_file = false;
 
-    let handle = |f: Finished, stream: &mut Stream, out: &mut dyn Write| -> io::Result<()> {
-        let c = report::conn_report(&f, multi_file);
-        if cfg.selection.matches(&c, &f.tcp) && !cfg.frames {
-            stream.emit(out, c)?;
-        }
-        Ok(())
-    };
+    let handle =
+        |f: Finished, stream: &mut Stream, document: &mut Output<'_>, out: &mut dyn Write| -> Result<(), CliError> {
+            let c = report::conn_report(&f, multi_file);
+            if cfg.selection.matches(&c, &f.tcp) && !cfg.frames {
+                if matches!(cfg.format, Format::Json | Format::Markdown | Format::Html) {
+                    document.add_report(c.clone(), &f.tcp, renderer.as_ref())?;
+                }
+                stream.emit(out, c)?;
+            }
+            Ok(())
+        };
 
     loop {
         if live.duration.is_some_and(|d| started.elapsed() >= d) && !stopper.stopped() {
@@ -171,7 +178,7 @@ pub fn run(cfg: &Config, live: &LiveConfig) -> Result<(), CliError> {
             Err(RecvTimeoutError::Disconnected) => break,
         }
         for f in analyzer.take_finished() {
-            handle(f, &mut stream, &mut out)?;
+            handle(f, &mut stream, &mut document, &mut out)?;
         }
         if status && last_status.elapsed() >= Duration::from_millis(500) {
             let st = &running.stats;
@@ -191,7 +198,7 @@ pub fn run(cfg: &Config, live: &LiveConfig) -> Result<(), CliError> {
     }
     // Connections still open are reported as they stand.
     for f in analyzer.finish() {
-        handle(f, &mut stream, &mut out)?;
+        handle(f, &mut stream, &mut document, &mut out)?;
     }
     let st = &running.stats;
     let kernel = st.kernel_dropped.load(Ordering::Relaxed);
@@ -219,17 +226,17 @@ pub fn run(cfg: &Config, live: &LiveConfig) -> Result<(), CliError> {
             packets: captured,
             ..Default::default()
         }];
-        let rep = build_report(&analyzer, files, warnings.clone(), std::mem::take(&mut stream.kept));
+        let summary = stream.acc.finish();
         match cfg.format {
             Format::Table => {
-                let by_cause: Vec<String> = rep.summary.by_cause.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                let by_cause: Vec<String> = summary.by_cause.iter().map(|(k, v)| format!("{k} {v}")).collect();
                 writeln!(
                     out,
                     "Stopped after {}: {} packets, {} connections reported ({} problems): {}; kernel drops {}, interface drops {}.",
                     Dur::from_nanos(i64::try_from(started.elapsed().as_nanos()).unwrap_or(i64::MAX)),
                     captured,
-                    rep.summary.connections,
-                    rep.summary.problems,
+                    summary.connections,
+                    summary.problems,
                     if by_cause.is_empty() {
                         "none".to_string()
                     } else {
@@ -245,7 +252,10 @@ pub fn run(cfg: &Config, live: &LiveConfig) -> Result<(), CliError> {
                     captured, stream.shown
                 );
             }
-            _ => render(cfg, &rep, &mut out)?,
+            _ => {
+                let capture = capture_out(&analyzer, files, warnings.clone());
+                document.finish(&capture, renderer.as_ref(), &mut out)?;
+            }
         }
         out.flush()?;
     }

@@ -4,7 +4,7 @@ use super::CliError;
 use super::config::Config;
 use crate::analyzer::{Analyzer, Finished};
 use crate::http2::FrameRecord;
-use crate::report::{self, ConnReport, Format, RenderOpts, Report, TimeFmt, rfc3339};
+use crate::report::{self, ConnReport, Format, RenderOpts, TimeFmt, rfc3339};
 use crate::source::{self, PacketSource};
 use crate::ts::Ts;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -70,23 +70,18 @@ pub fn run(cfg: &Config, inputs: &[std::path::PathBuf]) -> Result<(), CliError> 
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut progress = Progress::new(cfg.progress);
-    let mut warnings: Vec<String> = Vec::new();
-    let mut conns: Vec<(ConnReport, bool)> = Vec::new();
     let mut frames = FrameWriter::new(cfg.format, multi_file);
+    let renderer = report::renderer(cfg.format);
+    let mut out_set = Output::new(cfg);
     let mut n: u64 = 0;
-
-    let keep = |f: &Finished, conns: &mut Vec<(ConnReport, bool)>| {
-        let c = report::conn_report(f, multi_file);
-        let shown = cfg.selection.matches(&c, &f.tcp);
-        if shown && !cfg.frames {
-            conns.push((c, shown));
-        }
-    };
 
     if cfg.frames {
         frames.begin(&mut out)?;
     }
     while let Some(pkt) = src.next_packet() {
+        if n == 0 {
+            out_set.start(pkt.ts);
+        }
         analyzer.packet(&pkt);
         n += 1;
         if cfg.frames {
@@ -95,21 +90,20 @@ pub fn run(cfg: &Config, inputs: &[std::path::PathBuf]) -> Result<(), CliError> 
         }
         if n % 4096 == 0 {
             for f in analyzer.take_finished() {
-                keep(&f, &mut conns);
+                out_set.add(&f, multi_file, renderer.as_ref())?;
             }
             progress.update(src.as_ref());
         }
     }
     for f in analyzer.finish() {
-        keep(&f, &mut conns);
+        out_set.add(&f, multi_file, renderer.as_ref())?;
     }
     progress.finish();
-    warnings.extend(src.take_warnings().into_iter().map(|w| w.to_string()));
+    let warnings: Vec<String> = src.take_warnings().into_iter().map(|w| w.to_string()).collect();
     for w in &warnings {
         eprintln!("whoclosed: warning: {w}");
     }
-    let stats = analyzer.packet_stats().clone();
-    if stats.packets == 0
+    if analyzer.packet_stats().packets == 0
         && let Some(w) = warnings.first()
     {
         return Err(CliError::Nothing(format!("nothing could be analysed: {w}")));
@@ -121,70 +115,116 @@ pub fn run(cfg: &Config, inputs: &[std::path::PathBuf]) -> Result<(), CliError> 
         out.flush()?;
         return Ok(());
     }
-
-    let files = src.files();
-    let rep = build_report(&analyzer, files, warnings, conns.into_iter().map(|(c, _)| c).collect());
-    render(cfg, &rep, &mut out)?;
+    let capture = capture_out(&analyzer, src.files(), warnings);
+    out_set.finish(&capture, renderer.as_ref(), &mut out)?;
     out.flush()?;
     Ok(())
 }
 
-/// The report of a run: capture facts from the analyzer, the selected connections in id order.
-pub fn build_report(
+/// The report being gathered: each selected connection's rendered piece and the summary's inputs.
+pub(crate) struct Output<'c> {
+    cfg: &'c Config,
+    opts: RenderOpts,
+    store: report::store::Store,
+    acc: report::incident::SummaryAcc,
+}
+
+impl<'c> Output<'c> {
+    pub(crate) fn new(cfg: &'c Config) -> Output<'c> {
+        let width = if cfg.format == Format::Table && io::IsTerminal::is_terminal(&io::stdout()) {
+            comfy_table::Table::new().width()
+        } else {
+            None
+        };
+        Output {
+            cfg,
+            opts: RenderOpts {
+                time: TimeFmt {
+                    mode: cfg.time,
+                    origin: Ts::ZERO,
+                },
+                timeline: cfg.timeline,
+                color: cfg.color,
+                width,
+            },
+            store: report::store::Store::new(cfg.report_memory),
+            acc: Default::default(),
+        }
+    }
+
+    /// The first packet's time: the origin of relative times.
+    pub(crate) fn start(&mut self, ts: Ts) {
+        self.opts.time.origin = ts;
+    }
+
+    pub(crate) fn add(&mut self, f: &Finished, multi_file: bool, r: &dyn report::Renderer) -> Result<(), CliError> {
+        let c = report::conn_report(f, multi_file);
+        self.add_report(c, &f.tcp, r)
+    }
+
+    pub(crate) fn add_report(
+        &mut self,
+        c: ConnReport,
+        tcp: &crate::tcp::TcpRecord,
+        r: &dyn report::Renderer,
+    ) -> Result<(), CliError> {
+        if self.cfg.selection.matches(&c, tcp) {
+            self.acc.add(&c);
+            self.store.push(r.piece(&c, &self.opts))?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn finish(
+        mut self,
+        capture: &report::CaptureOut,
+        r: &dyn report::Renderer,
+        out: &mut dyn Write,
+    ) -> Result<(), CliError> {
+        self.store.seal()?;
+        let summary = self.acc.finish();
+        if let Some(start) = capture.start_ts {
+            self.opts.time.origin = start;
+        }
+        r.write(
+            &report::Head {
+                capture,
+                summary: &summary,
+            },
+            &self.store,
+            &self.opts,
+            out,
+        )?;
+        Ok(())
+    }
+}
+
+/// What the report says about the inputs.
+pub fn capture_out(
     analyzer: &Analyzer,
     files: Vec<crate::source::FileInfo>,
     warnings: Vec<String>,
-    mut conns: Vec<ConnReport>,
-) -> Report {
-    conns.sort_by_key(|c| c.id);
+) -> report::CaptureOut {
     let stats = analyzer.packet_stats();
-    let start = stats.first;
-    let end = stats.last;
-    let mut rep = Report {
-        capture: report::CaptureOut {
-            files,
-            packets: stats.packets,
-            bytes: stats.bytes,
-            tcp_segments: analyzer.tcp_stats().segments,
-            connections: analyzer.tcp_stats().connections,
-            start: start.map(rfc3339),
-            end: end.map(rfc3339),
-            duration_s: match (start, end) {
-                (Some(a), Some(b)) => b.since(a).as_secs_f64(),
-                _ => 0.0,
-            },
-            warnings,
-            notes: Vec::new(),
-            decode: analyzer.decode_stats().clone(),
-            tcp: analyzer.tcp_stats().clone(),
-            start_ts: start,
+    let (start, end) = (stats.first, stats.last);
+    report::CaptureOut {
+        files,
+        packets: stats.packets,
+        bytes: stats.bytes,
+        tcp_segments: analyzer.tcp_stats().segments,
+        connections: analyzer.tcp_stats().connections,
+        start: start.map(rfc3339),
+        end: end.map(rfc3339),
+        duration_s: match (start, end) {
+            (Some(a), Some(b)) => b.since(a).as_secs_f64(),
+            _ => 0.0,
         },
-        summary: Default::default(),
-        connections: conns,
-    };
-    rep.summarize();
-    rep
-}
-
-/// Renders a whole report in the configured format.
-pub fn render(cfg: &Config, rep: &Report, out: &mut dyn Write) -> Result<(), CliError> {
-    let start = rep.capture.start_ts;
-    let width = if cfg.format == Format::Table && io::IsTerminal::is_terminal(&io::stdout()) {
-        comfy_table::Table::new().width()
-    } else {
-        None
-    };
-    let opts = RenderOpts {
-        time: TimeFmt {
-            mode: cfg.time,
-            origin: start.unwrap_or(Ts::ZERO),
-        },
-        timeline: cfg.timeline,
-        color: cfg.color,
-        width,
-    };
-    report::renderer(cfg.format).render(rep, &opts, out)?;
-    Ok(())
+        warnings,
+        notes: Vec::new(),
+        decode: analyzer.decode_stats().clone(),
+        tcp: analyzer.tcp_stats().clone(),
+        start_ts: start,
+    }
 }
 
 /// Streams `--frames` output in the chosen format.
@@ -375,7 +415,8 @@ fn run_pair(cfg: &Config, inputs: &[std::path::PathBuf]) -> Result<(), CliError>
     let (near, far, flipped) = vantage::orient(a, b);
     let note = vantage::describe(inputs, flipped);
     let pairs = vantage::match_pairs(&near, &far);
-    let mut conns = Vec::new();
+    let renderer = report::renderer(cfg.format);
+    let mut out_set = Output::new(cfg);
     let mut matched_far: Vec<u64> = Vec::new();
     for f in &near {
         let mut c = report::conn_report(f, true);
@@ -425,36 +466,26 @@ fn run_pair(cfg: &Config, inputs: &[std::path::PathBuf]) -> Result<(), CliError>
                 one_way_delay_ms: ms(p.delay),
             });
         }
-        if cfg.selection.matches(&c, &f.tcp) {
-            conns.push(c);
-        }
+        out_set.add_report(c, &f.tcp, renderer.as_ref())?;
     }
     // Connections only the other capture has, numbered after this side's.
     let base = near.iter().map(|f| f.tcp.id).max().unwrap_or(0);
     for f in far.iter().filter(|f| !matched_far.contains(&f.tcp.id)) {
         let mut c = report::conn_report(f, true);
         c.id = base.saturating_add(f.tcp.id);
-        if cfg.selection.matches(&c, &f.tcp) {
-            conns.push(c);
-        }
+        out_set.add_report(c, &f.tcp, renderer.as_ref())?;
     }
     let files = src.files();
-    let mut rep = build_report(&analyzers[0], files, warnings, conns);
-    rep.capture.notes.push(note);
+    let mut capture = capture_out(&analyzers[0], files, warnings);
+    capture.notes.push(note);
     let other = analyzers[1].packet_stats();
-    rep.capture.packets = rep.capture.packets.saturating_add(other.packets);
-    rep.capture.bytes = rep.capture.bytes.saturating_add(other.bytes);
-    rep.capture.tcp_segments = rep
-        .capture
-        .tcp_segments
-        .saturating_add(analyzers[1].tcp_stats().segments);
-    rep.capture.connections = rep
-        .capture
-        .connections
-        .saturating_add(analyzers[1].tcp_stats().connections);
+    capture.packets = capture.packets.saturating_add(other.packets);
+    capture.bytes = capture.bytes.saturating_add(other.bytes);
+    capture.tcp_segments = capture.tcp_segments.saturating_add(analyzers[1].tcp_stats().segments);
+    capture.connections = capture.connections.saturating_add(analyzers[1].tcp_stats().connections);
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
-    render(cfg, &rep, &mut out)?;
+    out_set.finish(&capture, renderer.as_ref(), &mut out)?;
     out.flush()?;
     Ok(())
 }

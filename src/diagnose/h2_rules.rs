@@ -95,11 +95,13 @@ fn decisive(s: &H2Summary) -> Option<&GoAwayInfo> {
 pub fn too_many_pings(i: &Ctx<'_>) -> Option<Verdict> {
     let h2 = i.h2?;
     let s = &h2.summary;
-    let g = s.goaways.iter().find(|g| {
+    let Some(g) = s.goaways.iter().find(|g| {
         g.dir == Dir::ToClient
             && (debug_has(g, "too_many_pings")
                 || (g.payload_truncated && g.error.is_none_or(|e| e == ErrorCode::ENHANCE_YOUR_CALM)))
-    })?;
+    }) else {
+        return too_many_pings_unseen(i);
+    };
     let gm = mark_of(g);
     let c = cadence(s, Dir::ToServer, gm);
     let explicit = debug_has(g, "too_many_pings");
@@ -179,6 +181,87 @@ pub fn too_many_pings(i: &Ctx<'_>) -> Option<Verdict> {
     );
     v.advice.push(
         "Or let the server accept faster pings: grpc.http2.min_ping_interval_without_data_ms and grpc.http2.max_ping_strikes (C-core servers) / keepalive.EnforcementPolicy.MinTime (grpc-go) below the client's interval, and PermitWithoutStream if the channel is idle."
+            .to_string(),
+    );
+    Some(v)
+}
+
+/// Size of a GOAWAY frame carrying debug data "too_many_pings": 9 header + 8 fields + 14 debug bytes.
+const TOO_MANY_PINGS_GOAWAY: u64 = 31;
+
+/// The server's GOAWAY itself is not in the capture (the snapshot length cut everything after the frame
+/// headers), but what is visible fits only one story: the client pinged at a cadence gRPC servers reject, the
+/// server's last bytes — the size of a GOAWAY — went unseen, and the connection closed right after.
+fn too_many_pings_unseen(i: &Ctx<'_>) -> Option<Verdict> {
+    let s = &i.h2?.summary;
+    let t = i.tcp;
+    let (at, ts, bytes) = s.lost_after_last_frame[Dir::ToClient.index()]?;
+    // A GOAWAY is 17 bytes plus its debug data; anything else in the unseen tail would be a different story.
+    if !(17..=17 + 256).contains(&bytes) {
+        return None;
+    }
+    let lost = Mark { ts, at };
+    let c = cadence(s, Dir::ToServer, lost);
+    let n = c.pings.len();
+    let median = c.median?;
+    if n < 2 || median >= GRPC_MIN_PING_INTERVAL {
+        return None;
+    }
+    // No calls of the client's since the first of those PINGs.
+    let first = c.pings.first()?;
+    if s.last_data_or_headers[Dir::ToServer.index()].is_some_and(|(_, t)| t > first.ts) {
+        return None;
+    }
+    // The connection ended right after the unseen bytes.
+    let (end, end_text) = tcp_end_after(t, lost)?;
+    if end.ts.since(lost.ts) > Dur::from_secs(1) {
+        return None;
+    }
+    let exact = bytes == TOO_MANY_PINGS_GOAWAY;
+    let mut v = verdict(
+        ClosedBy::Server,
+        Cause::TooManyPings,
+        if exact { Confidence::Medium } else { Confidence::Low },
+        format!(
+            "The server most likely closed the connection with GOAWAY ENHANCE_YOUR_CALM \"too_many_pings\": the capture's snapshot length cut the frame, but {bytes} server bytes it did not keep followed the server's last frame{} right before the close, after the client sent {n} PINGs every {median} without a call — where gRPC servers by default accept one PING per {GRPC_MIN_PING_INTERVAL} without data and send GOAWAY after {GRPC_PING_STRIKES} strikes.",
+            if exact {
+                " (exactly the size of that GOAWAY: 9 + 8 + 14 bytes)"
+            } else {
+                ""
+            }
+        ),
+    );
+    v.summary = format!("GOAWAY too_many_pings inferred (cut by snaplen) after {n} client PINGs every {median}");
+    let fm = Mark {
+        ts: first.ts,
+        at: first.at,
+    };
+    v.evidence.push(ev(
+        fm,
+        format!(
+            "{}: first client PING (the capture keeps only the frame headers)",
+            frame(fm)
+        ),
+    ));
+    if let Some(last) = c.pings.last() {
+        let lm = Mark {
+            ts: last.ts,
+            at: last.at,
+        };
+        v.evidence
+            .push(ev(lm, format!("{}: client PING #{n}, every {median}", frame(lm))));
+    }
+    v.evidence.push(ev(
+        lost,
+        format!(
+            "{}: {bytes} server bytes after its last frame are not in the capture",
+            frame(lost)
+        ),
+    ));
+    v.evidence
+        .push(ev(end, format!("{end_text}, {} later", end.ts.since(lost.ts))));
+    v.advice.push(
+        "Capture with a larger snapshot length (tcpdump -s 0) to see the GOAWAY itself; and raise the client's keepalive time (grpc.keepalive_time_ms) to at least 300000 ms, or let the server accept faster pings."
             .to_string(),
     );
     Some(v)

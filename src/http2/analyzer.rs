@@ -21,6 +21,8 @@ use crate::tcp::{Dir, SegMeta, StreamSink};
 /// The most a direction's HPACK dynamic table may hold here (RFC 7541 accounting); a peer allowing more gets
 /// this, and references to older entries show as unknown.
 pub const HPACK_TABLE_CAP: usize = 64 * 1024;
+/// The most [`H2Config::hpack_table_cap`] may raise it to.
+pub const HPACK_TABLE_CAP_MAX: usize = 16 * 1024 * 1024;
 /// Bytes a direction may be searched for frames before it is given up as not HTTP/2 (when neither direction
 /// has been recognised).
 pub const SNIFF_BUDGET: u64 = 256 * 1024;
@@ -28,6 +30,9 @@ pub const SNIFF_BUDGET: u64 = 256 * 1024;
 pub const PROBATION_FRAMES: u8 = 4;
 /// An incomplete HPACK field held between fragments is kept up to `max(max_header_list, this)` bytes.
 pub const HPACK_PENDING_MIN_CAP: usize = 64 * 1024;
+/// Bytes of a direction, cut by a gap before the connection was recognised, kept until the other direction
+/// tells whether it is HTTP/2 (a server's SETTINGS cut by the snapshot length before the client's preface).
+pub const DEFERRED_CAP: usize = 16 * 1024;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
@@ -98,6 +103,15 @@ impl Hold {
     }
 }
 
+/// Bytes held when a gap came, before anything said whether the connection is HTTP/2: decided once the other
+/// direction tells (`kick`), dropped when this direction sends more first.
+#[derive(Debug)]
+struct Deferred {
+    hold: Hold,
+    missing: u64,
+    meta: SegMeta,
+}
+
 /// One direction of the connection.
 #[derive(Debug)]
 struct DirState {
@@ -125,10 +139,14 @@ struct DirState {
     /// Bytes were seen at all.
     seen: bool,
     last_meta: Option<SegMeta>,
+    /// The first held byte is the first of the direction or the first after a gap: a segment start, where a
+    /// frame is likely to start (snapshot-length cuts end at segment ends).
+    at_boundary: bool,
+    deferred: Option<Deferred>,
 }
 
 impl DirState {
-    fn new() -> DirState {
+    fn new(table_cap: usize) -> DirState {
         DirState {
             mode: Mode::Sniff,
             hold: Hold::default(),
@@ -136,7 +154,7 @@ impl DirState {
             hdr_have: 0,
             cur: None,
             ctrl: Vec::new(),
-            hpack: hpack::Decoder::new(HPACK_TABLE_CAP),
+            hpack: hpack::Decoder::new(table_cap),
             block: Block::default(),
             synced_once: false,
             skipped: 0,
@@ -146,6 +164,8 @@ impl DirState {
             ended: false,
             seen: false,
             last_meta: None,
+            at_boundary: true,
+            deferred: None,
         }
     }
 }
@@ -170,9 +190,10 @@ impl Default for StreamAnalyzer {
 
 impl StreamAnalyzer {
     pub fn new(cfg: &H2Config) -> StreamAnalyzer {
+        let table_cap = cfg.hpack_table_cap.min(HPACK_TABLE_CAP_MAX);
         StreamAnalyzer {
             conn: Conn::new(cfg.keep_frames, cfg.max_header_list),
-            dirs: [DirState::new(), DirState::new()],
+            dirs: [DirState::new(table_cap), DirState::new(table_cap)],
             closed: false,
         }
     }
@@ -239,6 +260,7 @@ impl StreamAnalyzer {
         for d in &mut self.dirs {
             d.mode = Mode::Off;
             d.hold.clear();
+            d.deferred = None;
         }
     }
 
@@ -246,6 +268,7 @@ impl StreamAnalyzer {
         if data.is_empty() {
             return;
         }
+        self.settle_deferred(dir);
         let (ds, conn) = self.split(dir);
         ds.seen = true;
         ds.last_meta = Some(meta);
@@ -266,6 +289,10 @@ impl StreamAnalyzer {
 
     /// The connection was recognised from the other direction: decide on bytes held here.
     fn kick(&mut self, dir: Dir) {
+        if self.state(dir).deferred.is_some() {
+            self.settle_deferred(dir);
+            return;
+        }
         let ds = self.state(dir);
         if matches!(ds.mode, Mode::Sniff | Mode::Resync) && !ds.hold.is_empty() {
             let at_end = ds.ended;
@@ -296,7 +323,12 @@ impl StreamAnalyzer {
             };
             if self.conn.protocol != before {
                 let mine = self.state(dir).hold.first_meta().map(|m| m.at);
-                let theirs = self.state(dir.reverse()).hold.first_meta().map(|m| m.at);
+                let other = self.state(dir.reverse());
+                let theirs = other
+                    .hold
+                    .first_meta()
+                    .or_else(|| other.deferred.as_ref().and_then(|d| d.hold.first_meta()))
+                    .map(|m| m.at);
                 match (theirs, mine) {
                     (Some(t), Some(m)) if t > m => deferred_kick = true,
                     _ => self.kick(dir.reverse()),
@@ -536,33 +568,30 @@ impl StreamAnalyzer {
             conn.set_protocol(p, dir, meta);
             return true;
         }
-        let trust_first = conn.protocol.is_http2() && !ds.synced_once && ds.skipped == 0;
+        let trust = trust_first(ds, conn);
         let max = conn.max_frame.get(d).copied().unwrap_or(frame::DEFAULT_MAX_FRAME_SIZE);
         let strict = !conn.protocol.is_http2();
-        match detect::scan(&ds.hold.buf, max, at_end, trust_first, strict) {
+        match detect::scan(&ds.hold.buf, max, at_end, trust.is_some(), strict) {
             Scan::Found(i) => {
                 ds.hold.consume(i);
                 ds.skipped += i as u64;
                 let Some(meta) = ds.hold.first_meta() else {
                     return false;
                 };
-                ds.mode = Mode::Frames;
-                ds.probation = if trust_first && i == 0 { 0 } else { PROBATION_FRAMES };
-                if !conn.protocol.is_http2() {
-                    conn.set_protocol(AppProtocol::Http2Resync, dir, meta);
-                }
-                if ds.lost || ds.skipped > 0 {
-                    conn.summary.resyncs += 1;
-                    conn.emit(dir, meta, super::H2EventKind::Resync { skipped: ds.skipped });
-                }
-                ds.synced_once = true;
-                ds.lost = false;
-                ds.skipped = 0;
+                let probation = if i == 0 && trust == Some(Trust::Start) {
+                    0
+                } else {
+                    PROBATION_FRAMES
+                };
+                synced(ds, conn, dir, meta, probation);
                 true
             }
             Scan::NeedMore(i) => {
                 ds.hold.consume(i);
                 ds.skipped += i as u64;
+                if i > 0 {
+                    ds.at_boundary = false;
+                }
                 if at_end {
                     ds.skipped += ds.hold.len() as u64;
                     ds.hold.clear();
@@ -577,6 +606,7 @@ impl StreamAnalyzer {
     }
 
     fn gap(&mut self, dir: Dir, missing: u64, meta: SegMeta) {
+        let known = self.conn.protocol.is_http2();
         let (ds, conn) = self.split(dir);
         ds.seen = true;
         ds.last_meta = Some(meta);
@@ -585,6 +615,35 @@ impl StreamAnalyzer {
         }
         conn.summary.gaps += 1;
         conn.emit(dir, meta, super::H2EventKind::Gap { missing });
+        if let Some(d) = ds.deferred.as_mut().filter(|_| !known) {
+            // Two gaps in a row: one longer gap after the deferred bytes.
+            d.missing = d.missing.saturating_add(missing);
+            d.meta = meta;
+            return;
+        }
+        self.settle_deferred(dir);
+        let before = self.conn.protocol;
+        self.gap_effect(dir, missing, meta);
+        if self.conn.protocol != before {
+            self.kick(dir.reverse());
+        }
+    }
+
+    /// What `missing` lost bytes do to the direction's state.
+    fn gap_effect(&mut self, dir: Dir, missing: u64, meta: SegMeta) {
+        self.gap_effect_on_mode(dir, missing, meta);
+        let ds = self.state(dir);
+        if ds.mode == Mode::Resync && ds.hold.is_empty() {
+            // The next byte is the first after the gap: a segment start.
+            ds.at_boundary = true;
+        }
+    }
+
+    fn gap_effect_on_mode(&mut self, dir: Dir, missing: u64, meta: SegMeta) {
+        if self.cut_preface(dir, missing, meta) {
+            return;
+        }
+        let (ds, conn) = self.split(dir);
         match ds.mode {
             Mode::Off => {}
             Mode::Http1Request | Mode::Http1Response => {
@@ -596,9 +655,17 @@ impl StreamAnalyzer {
                 ds.hold.clear();
                 ds.mode = Mode::Resync;
                 ds.lost = true;
+                ds.at_boundary = true;
+                conn.lost_after_frames(dir, meta, missing);
             }
             Mode::Resync | Mode::Frames => {
+                if ds.mode == Mode::Resync
+                    && (self.cut_head_at_boundary(dir, missing, meta) || self.defer(dir, missing, meta))
+                {
+                    return;
+                }
                 // Bytes held before the gap: a frame ending exactly at the gap is still taken.
+                let ds = self.state(dir);
                 if ds.mode == Mode::Resync || !ds.hold.is_empty() {
                     self.advance(dir, true);
                 }
@@ -610,8 +677,137 @@ impl StreamAnalyzer {
                     ds.hold.clear();
                     ds.lost = true;
                     conn.lose_messages(dir);
+                    conn.lost_after_frames(dir, meta, missing);
                 }
             }
+        }
+    }
+
+    /// A strict prefix of the client preface (at least [`detect::MIN_CUT_PREFACE`] bytes) right before a gap
+    /// that covers the rest of it: the preface of a segment cut by the snapshot length. Taken as the preface.
+    fn cut_preface(&mut self, dir: Dir, missing: u64, meta: SegMeta) -> bool {
+        let ds = self.state(dir);
+        let expecting = ds.mode == Mode::Sniff || (ds.mode == Mode::ExpectPreface && ds.expect_skip == 0);
+        let have = ds.hold.len();
+        let rest = detect::PREFACE.len().saturating_sub(have);
+        if !expecting || !detect::is_cut_preface(&ds.hold.buf) || missing < rest as u64 {
+            return false;
+        }
+        let Some(first) = ds.hold.first_meta() else {
+            return false;
+        };
+        let last = ds.hold.segs.last().map_or(first, |s| s.1);
+        // Complete it with the bytes it must have had, and let the usual path take it.
+        ds.hold.push(detect::PREFACE.get(have..).unwrap_or(&[]), last);
+        self.advance(dir, false);
+        let (ds, conn) = self.split(dir);
+        if ds.mode != Mode::Frames {
+            return false; // cannot happen: a whole preface is always taken
+        }
+        conn.note(
+            dir,
+            first,
+            format!(
+                "the client connection preface is cut short in the capture ({have} of {} bytes, then a gap: snapshot \
+                 length); taken as the preface",
+                detect::PREFACE.len()
+            ),
+        );
+        let beyond = missing - rest as u64;
+        if beyond > 0 {
+            self.gap_effect(dir, beyond, meta);
+        }
+        true
+    }
+
+    /// Resync at a segment start right after a gap (or the direction's start), in a connection known to be
+    /// HTTP/2: the first bytes are a frame header cut by this gap (5 to 8 bytes captured: snapshot length).
+    /// Taken when plausible, as a single whole header would be.
+    fn cut_head_at_boundary(&mut self, dir: Dir, missing: u64, meta: SegMeta) -> bool {
+        let (ds, conn) = self.split(dir);
+        let have = ds.hold.len();
+        let Some(trust) = trust_first(ds, conn) else {
+            return false;
+        };
+        if !(frame::MIN_CUT_HEAD..HEAD_LEN).contains(&have) || missing < (HEAD_LEN - have) as u64 {
+            return false;
+        }
+        let Some(head) = Head::from_cut(&ds.hold.buf) else {
+            return false;
+        };
+        let max = conn
+            .max_frame
+            .get(dir.index())
+            .copied()
+            .unwrap_or(frame::DEFAULT_MAX_FRAME_SIZE);
+        if !detect::candidate_cut(&head, have, max.min(detect::RESYNC_MAX_CANDIDATE)) {
+            return false;
+        }
+        let Some(first) = ds.hold.first_meta() else {
+            return false;
+        };
+        for (dst, src) in ds.hdr.iter_mut().zip(&ds.hold.buf) {
+            *dst = *src;
+        }
+        ds.hdr_have = have;
+        ds.hold.clear();
+        let probation = if trust == Trust::Start { 0 } else { PROBATION_FRAMES };
+        synced(ds, conn, dir, first, probation);
+        frames_gap(ds, conn, dir, missing, meta);
+        true
+    }
+
+    /// Before anything says whether the connection is HTTP/2, bytes at a segment start that may begin a frame
+    /// cut by this gap are kept until the other direction tells (`kick`), instead of being skipped.
+    fn defer(&mut self, dir: Dir, missing: u64, meta: SegMeta) -> bool {
+        let (ds, conn) = self.split(dir);
+        if conn.protocol != AppProtocol::Unknown
+            || !ds.at_boundary
+            || ds.hold.is_empty()
+            || ds.hold.len() > DEFERRED_CAP
+            || ds.ended
+        {
+            return false;
+        }
+        let max = conn
+            .max_frame
+            .get(dir.index())
+            .copied()
+            .unwrap_or(frame::DEFAULT_MAX_FRAME_SIZE);
+        let have = ds.hold.len().min(HEAD_LEN);
+        let starts_a_frame = Head::from_cut(&ds.hold.buf)
+            .is_some_and(|h| detect::candidate_cut(&h, have, max.min(detect::RESYNC_MAX_CANDIDATE)));
+        // Frames that end exactly at the gap are taken the usual way.
+        if !starts_a_frame || matches!(detect::scan(&ds.hold.buf, max, true, false, true), Scan::Found(_)) {
+            return false;
+        }
+        ds.deferred = Some(Deferred {
+            hold: std::mem::take(&mut ds.hold),
+            missing,
+            meta,
+        });
+        true
+    }
+
+    /// Decides on deferred bytes: replayed (with their gap) once the connection is known to be HTTP/2, skipped
+    /// otherwise.
+    fn settle_deferred(&mut self, dir: Dir) {
+        let Some(d) = self.state(dir).deferred.take() else {
+            return;
+        };
+        if self.conn.protocol.is_http2() {
+            let ds = self.state(dir);
+            ds.hold = d.hold;
+            ds.at_boundary = true;
+            self.advance(dir, false);
+            self.gap_effect(dir, d.missing, d.meta);
+        } else {
+            let (ds, conn) = self.split(dir);
+            ds.skipped += d.hold.len() as u64;
+            ds.lost = true;
+            ds.at_boundary = true;
+            conn.lose_messages(dir);
+            conn.lost_after_frames(dir, d.meta, d.missing);
         }
     }
 
@@ -619,6 +815,7 @@ impl StreamAnalyzer {
         if self.state(dir).ended {
             return;
         }
+        self.settle_deferred(dir);
         self.state(dir).ended = true;
         if !self.state(dir).hold.is_empty() {
             self.advance(dir, true);
@@ -665,6 +862,45 @@ impl StreamSink for StreamAnalyzer {
     fn on_end(&mut self, dir: Dir, meta: SegMeta) {
         self.end(dir, meta);
     }
+}
+
+/// Why a single plausible header may be trusted as a frame boundary (no chain of three needed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Trust {
+    /// The direction's very first bytes, the connection being known to be HTTP/2 from the other direction.
+    Start,
+    /// The first bytes after a gap that lost sync, at a segment start, in a connection known to be HTTP/2
+    /// (segments of a capture cut by the snapshot length each start with a frame, as do most segments).
+    AfterGap,
+}
+
+fn trust_first(ds: &DirState, conn: &Conn) -> Option<Trust> {
+    if !conn.protocol.is_http2() {
+        None
+    } else if !ds.synced_once && ds.skipped == 0 {
+        Some(Trust::Start)
+    } else if ds.lost && ds.at_boundary {
+        Some(Trust::AfterGap)
+    } else {
+        None
+    }
+}
+
+/// Frame boundaries were found at the start of the held bytes (whose first byte came in `meta`).
+fn synced(ds: &mut DirState, conn: &mut Conn, dir: Dir, meta: SegMeta, probation: u8) {
+    ds.mode = Mode::Frames;
+    ds.probation = probation;
+    ds.at_boundary = false;
+    if !conn.protocol.is_http2() {
+        conn.set_protocol(AppProtocol::Http2Resync, dir, meta);
+    }
+    if ds.lost || ds.skipped > 0 {
+        conn.summary.resyncs += 1;
+        conn.emit(dir, meta, super::H2EventKind::Resync { skipped: ds.skipped });
+    }
+    ds.synced_once = true;
+    ds.lost = false;
+    ds.skipped = 0;
 }
 
 /// A header that cannot belong to a stream in sync: too long for the connection and not a well-formed frame
@@ -726,7 +962,7 @@ fn frames_input(ds: &mut DirState, conn: &mut Conn, dir: Dir, data: &[u8], meta:
                 lose_sync(ds, conn, dir, meta);
                 return Some(if start == 0 && pos < HEAD_LEN { 0 } else { start + 1 });
             }
-            start_frame(ds, conn, dir, head, meta);
+            start_frame(ds, conn, dir, head, HEAD_LEN, meta);
             if head.length == 0 {
                 end_frame(ds, conn, dir, meta, Some(&[]));
             }
@@ -746,8 +982,12 @@ fn frames_input(ds: &mut DirState, conn: &mut Conn, dir: Dir, data: &[u8], meta:
     None
 }
 
-fn start_frame(ds: &mut DirState, conn: &mut Conn, dir: Dir, head: Head, meta: SegMeta) {
+/// A frame starts; `have` of its header bytes were captured (fewer than 9 when a gap cut the header: the stream
+/// id of a stream frame is then unknown, and the frame does not act on any stream).
+fn start_frame(ds: &mut DirState, conn: &mut Conn, dir: Dir, head: Head, have: usize, meta: SegMeta) {
     ds.ctrl.clear();
+    conn.frame_started(dir);
+    let sid_known = have >= HEAD_LEN || !head.on_stream_type();
     let max = conn
         .max_frame
         .get(dir.index())
@@ -778,11 +1018,18 @@ fn start_frame(ds: &mut DirState, conn: &mut Conn, dir: Dir, head: Head, meta: S
                 conn.out_of_sync(dir, meta, "a header block was abandoned");
             }
             let end_stream = head.kind == FrameType::HEADERS && head.flags & flags::END_STREAM != 0;
-            ds.block
-                .begin(head.stream_id, head.kind == FrameType::PUSH_PROMISE, end_stream);
+            ds.block.begin(
+                head.stream_id,
+                head.kind == FrameType::PUSH_PROMISE,
+                end_stream && sid_known,
+            );
+            if !sid_known {
+                ds.block.any_stream = true;
+            }
         }
         FrameType::CONTINUATION => {
-            if !ds.block.active || ds.block.stream_id != head.stream_id {
+            let same = ds.block.stream_id == head.stream_id || ds.block.any_stream || !sid_known;
+            if !ds.block.active || !same {
                 conn.malformed(
                     dir,
                     meta,
@@ -810,7 +1057,19 @@ fn start_frame(ds: &mut DirState, conn: &mut Conn, dir: Dir, head: Head, meta: S
             }
         }
     }
-    ds.cur = Some(Cur::new(head));
+    let mut cur = Cur::new(head);
+    cur.head_have = u8::try_from(have.min(HEAD_LEN)).unwrap_or(9);
+    cur.truncated = have < HEAD_LEN;
+    if !sid_known {
+        // Whatever of the payload comes cannot be put on a stream.
+        cur.after_gap = true;
+        if conn::is_streamed(head.kind) && head.kind != FrameType::DATA {
+            ds.block.broken = true;
+            ds.hpack.mark_out_of_sync();
+            conn.out_of_sync(dir, meta, "a header block's frame header was cut");
+        }
+    }
+    ds.cur = Some(cur);
 }
 
 fn payload_piece(ds: &mut DirState, conn: &mut Conn, dir: Dir, piece: &[u8], whole: bool, meta: SegMeta) {
@@ -984,6 +1243,7 @@ fn end_frame(ds: &mut DirState, conn: &mut Conn, dir: Dir, meta: SegMeta, whole:
 fn lose_sync(ds: &mut DirState, conn: &mut Conn, dir: Dir, meta: SegMeta) {
     ds.mode = Mode::Resync;
     ds.lost = true;
+    ds.at_boundary = false;
     ds.hdr_have = 0;
     ds.cur = None;
     ds.probation = 0;
@@ -1001,16 +1261,22 @@ fn lose_sync(ds: &mut DirState, conn: &mut Conn, dir: Dir, meta: SegMeta) {
 
 /// A gap while reading frames.
 fn frames_gap(ds: &mut DirState, conn: &mut Conn, dir: Dir, missing: u64, meta: SegMeta) {
+    if ds.cur.is_none() && ds.hdr_have > 0 && cut_head(ds, conn, dir, missing, meta) {
+        return;
+    }
     let Some(cur) = ds.cur.as_mut() else {
+        conn.lost_after_frames(dir, meta, missing);
         lose_sync(ds, conn, dir, meta);
         return;
     };
     cur.truncated = true;
     cur.after_gap = true;
     let head = cur.head;
+    let sid_known = cur.head_have >= 9 || !head.on_stream_type();
     match head.kind {
         FrameType::DATA => {
-            if let Some(s) = conn.streams.get_mut(head.stream_id)
+            if sid_known
+                && let Some(s) = conn.streams.get_mut(head.stream_id)
                 && let Some(m) = s.messages.get_mut(dir.index())
             {
                 m.lose();
@@ -1032,6 +1298,49 @@ fn frames_gap(ds: &mut DirState, conn: &mut Conn, dir: Dir, missing: u64, meta: 
     cur.got = head.length;
     end_frame(ds, conn, dir, meta, None);
     if missing > remaining {
+        conn.lost_after_frames(dir, meta, missing - remaining);
         lose_sync(ds, conn, dir, meta);
     }
+}
+
+/// A gap right after the first `hdr_have` bytes of a frame header. With at least [`frame::MIN_CUT_HEAD`] of
+/// them (length, type and flags known) and the gap covering the rest of the header, the frame is followed: its
+/// boundaries are known, so the stream stays in sync when the gap ends inside it or at its end. `false` when
+/// it cannot be followed (the caller loses sync).
+fn cut_head(ds: &mut DirState, conn: &mut Conn, dir: Dir, missing: u64, meta: SegMeta) -> bool {
+    let have = ds.hdr_have;
+    let need = HEAD_LEN.saturating_sub(have);
+    if have < frame::MIN_CUT_HEAD || missing < need as u64 {
+        return false;
+    }
+    let Some(head) = Head::from_cut(ds.hdr.get(..have).unwrap_or(&[])) else {
+        return false;
+    };
+    ds.hdr_have = 0;
+    let max = conn
+        .max_frame
+        .get(dir.index())
+        .copied()
+        .unwrap_or(frame::DEFAULT_MAX_FRAME_SIZE);
+    let on_probation = ds.probation > 0;
+    ds.probation = ds.probation.saturating_sub(1);
+    if implausible(&head, max) || (on_probation && !head.plausible_cut(have, frame::MAX_FRAME_LEN, false)) {
+        conn.malformed(
+            dir,
+            meta,
+            format!(
+                "implausible frame header cut after {have} bytes (type 0x{:02x}, flags 0x{:02x}, length {}): looking for frames again",
+                head.kind.0, head.flags, head.length
+            ),
+        );
+        return false;
+    }
+    start_frame(ds, conn, dir, head, have, meta);
+    let rest = missing - need as u64;
+    if rest > 0 {
+        frames_gap(ds, conn, dir, rest, meta);
+    } else if head.length == 0 {
+        end_frame(ds, conn, dir, meta, None);
+    }
+    true
 }

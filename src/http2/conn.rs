@@ -62,6 +62,8 @@ fn cat(kind: &H2EventKind) -> Cat {
 struct Outstanding {
     dir: Dir,
     opaque: u64,
+    /// Opaque bytes captured (8 unless the PING was cut).
+    known: u8,
     seq: u64,
     ts: Ts,
 }
@@ -168,6 +170,8 @@ pub(crate) struct Block {
     pub pending: Vec<u8>,
     /// Decoding stopped for this block (lost bytes, malformed, limit); fields already out are kept.
     pub broken: bool,
+    /// The block's stream id is not known (its frame header was cut): CONTINUATIONs on any stream continue it.
+    pub any_stream: bool,
     /// Encoded bytes seen in this block.
     pub encoded: usize,
     /// Decoded size so far (RFC 7541 accounting) and whether it went past the cap.
@@ -188,6 +192,7 @@ impl Block {
         self.end_stream = end_stream;
         self.pending.clear();
         self.broken = false;
+        self.any_stream = false;
         self.encoded = 0;
         self.list_size = 0;
         self.capped = false;
@@ -252,6 +257,8 @@ pub(crate) struct Cur {
     pub overflow: bool,
     /// After a gap, later bytes are not buffered (they would be at the wrong offsets).
     pub after_gap: bool,
+    /// Header bytes captured: 9, or 5 to 8 when a gap cut the header (the stream id's low bytes read as zero).
+    pub head_have: u8,
 }
 
 impl Cur {
@@ -271,6 +278,7 @@ impl Cur {
             truncated: false,
             overflow: false,
             after_gap: false,
+            head_have: 9,
         }
     }
 
@@ -447,6 +455,24 @@ impl Conn {
         }
     }
 
+    /// A frame header was read in `dir`: nothing is lost after its last frame (yet).
+    pub fn frame_started(&mut self, dir: Dir) {
+        if let Some(l) = self.summary.lost_after_last_frame.get_mut(dir.index()) {
+            *l = None;
+        }
+    }
+
+    /// `n` bytes of `dir` were lost after the end of its last frame.
+    pub fn lost_after_frames(&mut self, dir: Dir, meta: SegMeta, n: u64) {
+        if n == 0 {
+            return;
+        }
+        if let Some(l) = self.summary.lost_after_last_frame.get_mut(dir.index()) {
+            let before = l.map_or(0, |(_, _, b)| b);
+            *l = Some((meta.at, meta.ts, before.saturating_add(n)));
+        }
+    }
+
     /// Bytes of `dir` were lost: gRPC message boundaries of its open streams are unknown from here on.
     pub fn lose_messages(&mut self, dir: Dir) {
         for s in self.streams.values_mut() {
@@ -492,7 +518,8 @@ impl Conn {
         }
     }
 
-    fn ping(&mut self, dir: Dir, meta: SegMeta, opaque: u64) {
+    /// A non-ACK PING; `known` of its opaque bytes were captured (the rest of `opaque` is zero).
+    fn ping(&mut self, dir: Dir, meta: SegMeta, opaque: u64, known: u8) {
         let d = dir.index();
         if let Some(t) = self.summary.pings_total.get_mut(d) {
             *t += 1;
@@ -506,6 +533,7 @@ impl Conn {
                 ts: meta.ts,
                 opaque,
                 ack: None,
+                opaque_len: known,
             },
         );
         if self.outstanding.len() >= OUTSTANDING_PINGS {
@@ -515,6 +543,7 @@ impl Conn {
         self.outstanding.push_back(Outstanding {
             dir,
             opaque,
+            known,
             seq,
             ts: meta.ts,
         });
@@ -529,14 +558,17 @@ impl Conn {
         );
     }
 
-    fn ping_ack(&mut self, dir: Dir, meta: SegMeta, opaque: u64) {
+    /// A PING ACK; `known` of its opaque bytes were captured. Matched to the oldest PING of the other direction
+    /// awaiting an ACK whose opaque agrees on the bytes both show.
+    fn ping_ack(&mut self, dir: Dir, meta: SegMeta, opaque: u64, known: u8) {
         if let Some(t) = self.summary.ping_acks_total.get_mut(dir.index()) {
             *t += 1;
         }
-        let pos = self
-            .outstanding
-            .iter()
-            .position(|o| o.dir == dir.reverse() && o.opaque == opaque);
+        let pos = self.outstanding.iter().position(|o| {
+            let k = u32::from(o.known.min(known).min(8));
+            let mask = u64::MAX.checked_shl(64 - 8 * k).unwrap_or(0);
+            o.dir == dir.reverse() && (o.opaque ^ opaque) & mask == 0
+        });
         let rtt = match pos.and_then(|p| self.outstanding.remove(p)) {
             Some(o) => {
                 if let Some(p) = self.pings.get_mut(o.seq) {
@@ -887,6 +919,14 @@ pub(crate) fn finish_frame(conn: &mut Conn, ctx: FrameCtx<'_>, dir: Dir, meta: S
     let mut rec = conn.keep_frames.then(Map::new);
     let mut problem: Option<String> = None;
     let sid = head.stream_id;
+    // A cut header: the stream id's low bytes are unknown. Stream frames neither act on a stream nor are
+    // judged on their stream id (a captured zero may be any of 1..255 on the wire).
+    let sid_known = cur.head_have >= 9 || !head.on_stream_type();
+    let chk = if sid_known || sid != 0 {
+        head
+    } else {
+        Head { stream_id: 1, ..head }
+    };
     let set = |rec: &mut Option<Map<String, Value>>, k: &str, v: Value| {
         if let Some(r) = rec.as_mut() {
             r.insert(k.to_string(), v);
@@ -895,7 +935,7 @@ pub(crate) fn finish_frame(conn: &mut Conn, ctx: FrameCtx<'_>, dir: Dir, meta: S
     match head.kind {
         FrameType::DATA => {
             let b = cur.bounds();
-            problem = frame::Data::check(&head).err().map(|e| e.to_string());
+            problem = frame::Data::check(&chk).err().map(|e| e.to_string());
             let (len, pad) = match &b {
                 Ok(b) => (b.end - b.start, b.pad_len),
                 Err(e) => {
@@ -911,15 +951,15 @@ pub(crate) fn finish_frame(conn: &mut Conn, ctx: FrameCtx<'_>, dir: Dir, meta: S
                 set(&mut rec, "padding", json!(p));
             }
             set(&mut rec, "data_length", json!(len));
-            if head.flags & flags::END_STREAM != 0 {
+            if head.flags & flags::END_STREAM != 0 && sid_known {
                 conn.end_stream(dir, meta, sid);
             }
         }
         FrameType::HEADERS | FrameType::PUSH_PROMISE | FrameType::CONTINUATION => {
             problem = match head.kind {
-                FrameType::HEADERS => frame::Headers::check(&head),
-                FrameType::PUSH_PROMISE => frame::PushPromise::check(&head),
-                _ => frame::Continuation::check(&head),
+                FrameType::HEADERS => frame::Headers::check(&chk),
+                FrameType::PUSH_PROMISE => frame::PushPromise::check(&chk),
+                _ => frame::Continuation::check(&chk),
             }
             .err()
             .map(|e| e.to_string());
@@ -971,7 +1011,7 @@ pub(crate) fn finish_frame(conn: &mut Conn, ctx: FrameCtx<'_>, dir: Dir, meta: S
         }
         FrameType::PRIORITY => {
             let p = frame::Priority::load(payload);
-            problem = frame::Priority::check(&head, p.as_ref()).err().map(|e| e.to_string());
+            problem = frame::Priority::check(&chk, p.as_ref()).err().map(|e| e.to_string());
             if let Some(p) = p {
                 set(&mut rec, "exclusive", json!(p.exclusive));
                 set(&mut rec, "stream_dependency", json!(p.dependency));
@@ -980,14 +1020,18 @@ pub(crate) fn finish_frame(conn: &mut Conn, ctx: FrameCtx<'_>, dir: Dir, meta: S
         }
         FrameType::RST_STREAM => {
             let r = frame::RstStream::load(payload);
-            problem = frame::RstStream::check(&head).err().map(|e| e.to_string());
+            problem = frame::RstStream::check(&chk).err().map(|e| e.to_string());
             match r.error {
                 Some(e) => {
                     set(&mut rec, "error", json!(e.to_string()));
                     set(&mut rec, "error_code", json!(e.0));
-                    conn.rst(dir, meta, sid, e);
+                    if sid_known {
+                        conn.rst(dir, meta, sid, e);
+                    }
                 }
-                None => problem = Some(format!("RST_STREAM on stream {sid} cut before its error code")),
+                // Cut by the capture: nothing wrong with the frame, its code is just not known.
+                None if cur.truncated => {}
+                None => problem = Some(format!("RST_STREAM on stream {sid} without its error code")),
             }
         }
         FrameType::SETTINGS => {
@@ -1017,14 +1061,33 @@ pub(crate) fn finish_frame(conn: &mut Conn, ctx: FrameCtx<'_>, dir: Dir, meta: S
         }
         FrameType::PING => {
             let p = frame::Ping::load(&head, payload);
-            problem = frame::Ping::check(&head).err().map(|e| e.to_string());
+            problem = frame::Ping::check(&chk).err().map(|e| e.to_string());
             set(&mut rec, "ack", json!(p.ack));
-            if let Some(o) = p.opaque {
-                set(&mut rec, "opaque", json!(format!("{o:016x}")));
+            let seen = match p.opaque {
+                Some(o) => {
+                    set(&mut rec, "opaque", json!(format!("{o:016x}")));
+                    Some((o, 8))
+                }
+                None if cur.truncated => {
+                    // Cut by the capture: still a PING (the diagnosis counts them), with the bytes captured.
+                    let k = payload.len().min(8);
+                    let mut b = [0u8; 8];
+                    for (dst, src) in b.iter_mut().zip(payload) {
+                        *dst = *src;
+                    }
+                    if k > 0 {
+                        let hex: String = payload.iter().take(k).map(|x| format!("{x:02x}")).collect();
+                        set(&mut rec, "opaque_captured", json!(hex));
+                    }
+                    Some((u64::from_be_bytes(b), u8::try_from(k).unwrap_or(8)))
+                }
+                None => None,
+            };
+            if let Some((o, k)) = seen {
                 if p.ack {
-                    conn.ping_ack(dir, meta, o);
+                    conn.ping_ack(dir, meta, o, k);
                 } else {
-                    conn.ping(dir, meta, o);
+                    conn.ping(dir, meta, o, k);
                 }
             }
         }
@@ -1116,6 +1179,9 @@ pub(crate) fn finish_frame(conn: &mut Conn, ctx: FrameCtx<'_>, dir: Dir, meta: S
     }
     if cur.truncated {
         set(&mut rec, "truncated", json!(true));
+    }
+    if cur.head_have < 9 {
+        set(&mut rec, "header_captured", json!(cur.head_have));
     }
     if let Some(p) = problem {
         set(&mut rec, "malformed", json!(p));

@@ -11,6 +11,15 @@ use super::frame::{FrameType, HEAD_LEN, Head};
 /// The client connection preface.
 pub const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
+/// The fewest bytes of the client preface that, followed by a gap, are taken as the preface (cut by the
+/// snapshot length: `PRI * HT` is no other protocol's start).
+pub const MIN_CUT_PREFACE: usize = 8;
+
+/// A strict prefix of the client preface, long enough to tell ([`MIN_CUT_PREFACE`]).
+pub fn is_cut_preface(b: &[u8]) -> bool {
+    (MIN_CUT_PREFACE..PREFACE.len()).contains(&b.len()) && PREFACE.starts_with(b)
+}
+
 /// Candidate frames longer than this are not used to resynchronise (they would have to be held whole).
 pub const RESYNC_MAX_CANDIDATE: u32 = 64 * 1024;
 
@@ -144,6 +153,15 @@ fn candidate(h: &Head, max_len: u32) -> bool {
     let empty_data = h.kind == FrameType::DATA && h.length == 0 && h.flags & super::frame::flags::END_STREAM == 0;
     let empty_headers = h.kind == FrameType::HEADERS && h.length == 0;
     !empty_data && !empty_headers && h.plausible(max_len)
+}
+
+/// Whether a header of which only `have` bytes were captured ([`Head::from_cut`]; 9 for a whole one) may start
+/// frames found by trusting one header: plausible on what was captured, not an empty DATA without END_STREAM or
+/// an empty HEADERS (zero padding imitates those), not a CONTINUATION (a lone one is never taken as a start).
+pub fn candidate_cut(h: &Head, have: usize, max_len: u32) -> bool {
+    let empty_data = h.kind == FrameType::DATA && h.length == 0 && h.flags & super::frame::flags::END_STREAM == 0;
+    let empty_headers = h.kind == FrameType::HEADERS && h.length == 0;
+    h.kind != FrameType::CONTINUATION && !empty_data && !empty_headers && h.plausible_cut(have, max_len, true)
 }
 
 /// What follows a candidate header.
@@ -292,6 +310,15 @@ mod tests {
         assert_eq!(sniff(b"HTT"), Sniff::NeedMore);
         assert_eq!(sniff(&[0, 0, 6, 4, 0, 0, 0, 0, 0]), Sniff::Unknown);
         assert_eq!(sniff(b"SSH-2.0-OpenSSH"), Sniff::Unknown);
+    }
+
+    #[test]
+    fn a_cut_preface_is_a_long_enough_strict_prefix() {
+        assert!(is_cut_preface(b"PRI * HT"));
+        assert!(is_cut_preface(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r"));
+        assert!(!is_cut_preface(b"PRI * H"));
+        assert!(!is_cut_preface(PREFACE));
+        assert!(!is_cut_preface(b"PRI * HTTP/1.1"));
     }
 
     #[test]

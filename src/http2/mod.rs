@@ -24,7 +24,8 @@
 //!   decoded after `max(4 × max_header_list, 256 KiB)` encoded bytes (endless CONTINUATION); the decoded list
 //!   is capped at [`H2Config::max_header_list`] (RFC 7541 size accounting; the fields beyond are decoded to keep
 //!   the table in sync but not shown);
-//! - the HPACK dynamic table is capped at 64 KiB per direction ([`analyzer::HPACK_TABLE_CAP`]);
+//! - the HPACK dynamic table is capped per direction at [`H2Config::hpack_table_cap`] (default 64 KiB,
+//!   [`analyzer::HPACK_TABLE_CAP`]; at most [`analyzer::HPACK_TABLE_CAP_MAX`]);
 //! - other frames split across segments are held up to 16 KiB ([`conn::MAX_CONTROL_PAYLOAD`]); GOAWAY keeps
 //!   its first 8 bytes and 4 KiB of debug data ([`conn::GOAWAY_DEBUG_CAP`]); unknown types are skipped;
 //! - streams: at most 4096 followed at once ([`streams::MAX_TRACKED_STREAMS`]), closed ones forgotten;
@@ -33,7 +34,11 @@
 //!   256 RST_STREAMs, and the totals count everything;
 //! - resynchronisation holds at most one candidate frame of up to 64 KiB plus a header; a direction that never
 //!   showed frames is given up after 256 KiB ([`analyzer::SNIFF_BUDGET`]); an HTTP/1.1 head is read up to
-//!   16 KiB.
+//!   16 KiB; bytes cut by a gap before the connection is recognised are kept up to 16 KiB per direction
+//!   ([`analyzer::DEFERRED_CAP`]) until the other direction tells whether it is HTTP/2.
+//!
+//! Captures cut by the snapshot length are followed (docs/http2.md): a cut preface, frame headers cut after 5
+//! bytes, a single plausible header at the segment start after a gap once the connection is known to be HTTP/2.
 //!
 //! CPU is linear in the input: every byte is looked at a bounded number of times (resynchronisation tries each
 //! offset once; HPACK representations are re-parsed only while incomplete, and only their length prefix).
@@ -139,9 +144,13 @@ pub struct PingInfo {
     pub dir: Dir,
     pub at: PacketRef,
     pub ts: Ts,
+    /// The opaque data; when the capture cut the PING (snapshot length), the captured bytes with the rest zero.
     pub opaque: u64,
     /// The ACK's packet and time.
     pub ack: Option<(PacketRef, Ts)>,
+    /// How many of the 8 opaque bytes were captured (8 unless the capture cut the frame). An ACK is matched to
+    /// a cut PING on the bytes both show (and to the oldest PING awaiting one when neither shows any).
+    pub opaque_len: u8,
 }
 
 /// A GOAWAY frame.
@@ -226,6 +235,11 @@ pub struct H2Summary {
     pub malformed: u64,
     /// Events not kept because of the per-kind caps.
     pub events_dropped: u64,
+    /// Per direction, bytes the capture did not show (gaps: lost segments, snapshot-length cuts) after the end
+    /// of the last frame seen, with the packet and time of the last such gap. `None` when the direction's last
+    /// frame was followed by no loss. A direction ending with lost bytes had frames there that we cannot show
+    /// (a server GOAWAY with debug data `too_many_pings` is 31 bytes: 9 header, 8 fields, 14 debug).
+    pub lost_after_last_frame: [Option<(PacketRef, Ts, u64)>; 2],
 }
 
 /// One notable HTTP/2 event for the timeline.
@@ -311,6 +325,10 @@ pub struct H2Config {
     pub keep_frames: bool,
     /// Cap on a decoded header list (bytes, RFC 7541 size accounting).
     pub max_header_list: usize,
+    /// Cap on each direction's HPACK dynamic table (bytes, RFC 7541 accounting; default
+    /// [`analyzer::HPACK_TABLE_CAP`], 64 KiB). A peer allowing a larger table gets this much: references to older
+    /// entries show as `<unknown dynamic index N>`, never as a wrong field.
+    pub hpack_table_cap: usize,
 }
 
 impl Default for H2Config {
@@ -318,6 +336,7 @@ impl Default for H2Config {
         H2Config {
             keep_frames: false,
             max_header_list: 64 * 1024,
+            hpack_table_cap: analyzer::HPACK_TABLE_CAP,
         }
     }
 }

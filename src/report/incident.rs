@@ -107,18 +107,84 @@ fn spread_text(d: f64) -> String {
     }
 }
 
+/// Summary inputs gathered one connection at a time (nothing per connection is kept but the few idle kills).
+#[derive(Clone, Debug, Default)]
+pub struct SummaryAcc {
+    pub connections: u64,
+    pub problems: u64,
+    pub by_cause: std::collections::BTreeMap<String, u64>,
+    pub by_closer: std::collections::BTreeMap<String, u64>,
+    /// (idle seconds, connection id) of the middlebox idle kills.
+    kills: Vec<(f64, u64)>,
+    survived: Option<f64>,
+    vantage: Vec<(Place, usize, Vec<String>)>,
+}
+
+/// Idle kills kept for clustering; past this the summary says so.
+const MAX_KILLS: usize = 100_000;
+const MAX_HOSTS: usize = 8;
+
+impl SummaryAcc {
+    pub fn add(&mut self, c: &ConnReport) {
+        self.connections += 1;
+        *self.by_cause.entry(c.cause.to_string()).or_default() += 1;
+        *self.by_closer.entry(c.closed_by.to_string()).or_default() += 1;
+        if c.is_problem() {
+            self.problems += 1;
+        }
+        if c.cause == Cause::FirewallIdleTimeout
+            && let Some(i) = c.idle_s
+            && self.kills.len() < MAX_KILLS
+        {
+            self.kills.push((i, c.id));
+        }
+        if let Some(s) = c.survived_idle_s {
+            self.survived = Some(self.survived.map_or(s, |m: f64| m.max(s)));
+        }
+        if let Some(v) = &c.vantage
+            && v.place != Place::Unknown
+        {
+            let host = match v.place {
+                Place::ClientHost => c.client.rsplit_once(':').map(|(h, _)| h.to_string()),
+                Place::ServerHost => c.server.rsplit_once(':').map(|(h, _)| h.to_string()),
+                _ => None,
+            };
+            let e = match self.vantage.iter_mut().position(|e| e.0 == v.place) {
+                Some(i) => &mut self.vantage[i],
+                None => {
+                    self.vantage.push((v.place, 0, Vec::new()));
+                    let last = self.vantage.len() - 1;
+                    &mut self.vantage[last]
+                }
+            };
+            e.1 += 1;
+            if let Some(h) = host
+                && !e.2.contains(&h)
+                && e.2.len() < MAX_HOSTS
+            {
+                e.2.push(h);
+            }
+        }
+    }
+
+    pub fn finish(&self) -> super::SummaryOut {
+        let idle_clusters = idle_clusters(&self.kills, self.survived);
+        super::SummaryOut {
+            connections: self.connections,
+            problems: self.problems,
+            by_cause: self.by_cause.clone(),
+            by_closer: self.by_closer.clone(),
+            advice: advice(&idle_clusters),
+            idle_clusters,
+            vantage: vantage(&self.vantage),
+        }
+    }
+}
+
 /// Clusters the middlebox idle kills and bounds the timeout.
-pub fn idle_clusters(conns: &[ConnReport]) -> Vec<IdleCluster> {
-    let mut kills: Vec<(f64, u64)> = conns
-        .iter()
-        .filter(|c| c.cause == Cause::FirewallIdleTimeout)
-        .filter_map(|c| c.idle_s.map(|i| (i, c.id)))
-        .collect();
-    kills.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let survived = conns
-        .iter()
-        .filter_map(|c| c.survived_idle_s)
-        .fold(None, |m: Option<f64>, s| Some(m.map_or(s, |m| m.max(s))));
+pub fn idle_clusters(kills: &[(f64, u64)], survived: Option<f64>) -> Vec<IdleCluster> {
+    let mut kills = kills.to_vec();
+    kills.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     let mut groups: Vec<Vec<(f64, u64)>> = Vec::new();
     for k in kills {
         match groups.last_mut() {
@@ -188,30 +254,8 @@ pub fn advice(clusters: &[IdleCluster]) -> Vec<String> {
 }
 
 /// The capture point over all connections, by majority.
-pub fn vantage(conns: &[ConnReport]) -> Option<VantageOut> {
-    let mut counts: Vec<(Place, usize, Vec<String>)> = Vec::new();
-    for c in conns {
-        let Some(v) = &c.vantage else { continue };
-        if v.place == Place::Unknown {
-            continue;
-        }
-        let host = match v.place {
-            Place::ClientHost => c.client.rsplit_once(':').map(|(h, _)| h.to_string()),
-            Place::ServerHost => c.server.rsplit_once(':').map(|(h, _)| h.to_string()),
-            _ => None,
-        };
-        match counts.iter_mut().find(|e| e.0 == v.place) {
-            Some(e) => {
-                e.1 += 1;
-                if let Some(h) = host
-                    && !e.2.contains(&h)
-                {
-                    e.2.push(h);
-                }
-            }
-            None => counts.push((v.place, 1, host.into_iter().collect())),
-        }
-    }
+fn vantage(counts: &[(Place, usize, Vec<String>)]) -> Option<VantageOut> {
+    let mut counts = counts.to_vec();
     counts.sort_by_key(|e| std::cmp::Reverse(e.1));
     let (place, n, hosts) = counts.first()?.clone();
     let total: usize = counts.iter().map(|e| e.1).sum();

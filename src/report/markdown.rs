@@ -2,8 +2,9 @@
 //! evidence as lists and timelines as tables.
 
 use super::table::{frame_label, headline, human_bytes, summary_lines};
-use super::{ConnReport, RenderOpts, Renderer, Report};
+use super::{ConnReport, Head, Piece, Pieces, RenderOpts, Renderer};
 use crate::ts::Dur;
+use std::fmt::Write as _;
 use std::io::{self, Write};
 
 pub struct Markdown;
@@ -28,24 +29,112 @@ fn conn_heading(c: &ConnReport) -> String {
     format!("#{} `{}` → `{}`", c.id, c.client, c.server)
 }
 
+fn section(c: &ConnReport, opts: &RenderOpts, o: &mut String) -> std::fmt::Result {
+    let conf = format!("{:?}", c.confidence).to_lowercase();
+    writeln!(
+        o,
+        "\n### {}: `{}`, closed by {}\n",
+        conn_heading(c),
+        c.cause,
+        c.closed_by
+    )?;
+    writeln!(o, "{} (*{conf} confidence*)\n", md(&c.explanation))?;
+    for f in &c.factors {
+        writeln!(o, "- contributing: {}", md(f))?;
+    }
+    if c.roles_inferred {
+        writeln!(o, "- note: {}", md(c.roles.describe()))?;
+    }
+    if !c.evidence.is_empty() {
+        writeln!(o, "\n**Evidence**\n")?;
+        for e in &c.evidence {
+            writeln!(
+                o,
+                "- frame {} at {}: {}",
+                frame_label(e.frame, e.file),
+                opts.time.short(e.ts),
+                md(&e.text)
+            )?;
+        }
+    }
+    for a in &c.advice {
+        writeln!(o, "\n**Advice:** {}", md(a))?;
+    }
+    Ok(())
+}
+
+fn timeline(c: &ConnReport, opts: &RenderOpts, o: &mut String) -> std::fmt::Result {
+    writeln!(o, "\n### {}: timeline\n", conn_heading(c))?;
+    writeln!(o, "| frame | time | from | event |")?;
+    writeln!(o, "|---:|---|---|---|")?;
+    for e in &c.timeline {
+        let frames = match e.until_frame {
+            Some(u) => format!("{}–{u}", frame_label(e.frame, e.file)),
+            None => frame_label(e.frame, e.file),
+        };
+        writeln!(
+            o,
+            "| {frames} | {} | {} | {} |",
+            opts.time.short(e.ts),
+            e.from,
+            md(&e.text)
+        )?;
+    }
+    if c.timeline_dropped > 0 {
+        writeln!(o, "\n({} events in the middle left out)", c.timeline_dropped)?;
+    }
+    Ok(())
+}
+
 impl Renderer for Markdown {
-    fn render(&self, r: &Report, opts: &RenderOpts, out: &mut dyn Write) -> io::Result<()> {
+    fn piece(&self, c: &ConnReport, opts: &RenderOpts) -> Piece {
+        let row = format!(
+            "| {} | `{}` | `{}` | {} | {} | {} | {} | {} | **{}** | {} |",
+            c.id,
+            c.client,
+            c.server,
+            opts.time.short(c.start_ts),
+            Dur::from_secs_f64(c.duration_s),
+            human_bytes(c.tcp.bytes.client),
+            human_bytes(c.tcp.bytes.server),
+            c.closed_by,
+            c.cause,
+            md(&c.reason)
+        );
+        let mut detail = String::new();
+        if c.is_problem() {
+            let _ = section(c, opts, &mut detail);
+        }
+        let mut tl = String::new();
+        if opts.timeline {
+            let _ = timeline(c, opts, &mut tl);
+        }
+        Piece {
+            id: c.id,
+            problem: c.is_problem(),
+            cells: vec![row],
+            detail,
+            timeline: tl,
+        }
+    }
+
+    fn write(&self, head: &Head<'_>, pieces: &dyn Pieces, opts: &RenderOpts, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out, "## whoclosed report\n")?;
-        writeln!(out, "{}\n", md(&headline(r, opts)))?;
-        for w in &r.capture.warnings {
+        writeln!(out, "{}\n", md(&headline(head.capture, opts)))?;
+        for w in &head.capture.warnings {
             writeln!(out, "> **warning:** {}", md(w))?;
         }
-        for n in &r.capture.notes {
+        for n in &head.capture.notes {
             writeln!(out, "> note: {}", md(n))?;
         }
-        if !r.capture.warnings.is_empty() {
+        if !head.capture.warnings.is_empty() || !head.capture.notes.is_empty() {
             writeln!(out)?;
         }
-        if r.connections.is_empty() {
+        if pieces.count() == 0 {
             writeln!(out, "No TCP connections to report.")?;
             return Ok(());
         }
-        let lines = summary_lines(r);
+        let lines = summary_lines(head.summary);
         if !lines.is_empty() {
             writeln!(out, "### Summary\n")?;
             for l in lines {
@@ -59,83 +148,16 @@ impl Renderer for Markdown {
             opts.time.zone()
         )?;
         writeln!(out, "|---:|---|---|---|---:|---:|---:|---|---|---|")?;
-        for c in &r.connections {
-            writeln!(
-                out,
-                "| {} | `{}` | `{}` | {} | {} | {} | {} | {} | **{}** | {} |",
-                c.id,
-                c.client,
-                c.server,
-                opts.time.short(c.start_ts),
-                Dur::from_secs_f64(c.duration_s),
-                human_bytes(c.tcp.bytes.client),
-                human_bytes(c.tcp.bytes.server),
-                c.closed_by,
-                c.cause,
-                md(&c.reason)
-            )?;
-        }
-        let problems: Vec<&ConnReport> = r.connections.iter().filter(|c| c.is_problem()).collect();
+        pieces.walk(&mut |p| writeln!(out, "{}", p.cells.first().map_or("", String::as_str)))?;
         writeln!(
             out,
             "\n{} of {} connections did not end normally.",
-            problems.len(),
-            r.connections.len()
+            head.summary.problems,
+            pieces.count()
         )?;
-        for c in problems {
-            let conf = format!("{:?}", c.confidence).to_lowercase();
-            writeln!(
-                out,
-                "\n### {}: `{}`, closed by {}\n",
-                conn_heading(c),
-                c.cause,
-                c.closed_by
-            )?;
-            writeln!(out, "{} (*{conf} confidence*)\n", md(&c.explanation))?;
-            for f in &c.factors {
-                writeln!(out, "- contributing: {}", md(f))?;
-            }
-            if c.roles_inferred {
-                writeln!(out, "- note: {}", md(c.roles.describe()))?;
-            }
-            if !c.evidence.is_empty() {
-                writeln!(out, "\n**Evidence**\n")?;
-                for e in &c.evidence {
-                    writeln!(
-                        out,
-                        "- frame {} at {}: {}",
-                        frame_label(e.frame, e.file),
-                        opts.time.short(e.ts),
-                        md(&e.text)
-                    )?;
-                }
-            }
-            for a in &c.advice {
-                writeln!(out, "\n**Advice:** {}", md(a))?;
-            }
-        }
+        pieces.walk(&mut |p| out.write_all(p.detail.as_bytes()))?;
         if opts.timeline {
-            for c in &r.connections {
-                writeln!(out, "\n### {}: timeline\n", conn_heading(c))?;
-                writeln!(out, "| frame | time | from | event |")?;
-                writeln!(out, "|---:|---|---|---|")?;
-                for e in &c.timeline {
-                    let frames = match e.until_frame {
-                        Some(u) => format!("{}–{u}", frame_label(e.frame, e.file)),
-                        None => frame_label(e.frame, e.file),
-                    };
-                    writeln!(
-                        out,
-                        "| {frames} | {} | {} | {} |",
-                        opts.time.short(e.ts),
-                        e.from,
-                        md(&e.text)
-                    )?;
-                }
-                if c.timeline_dropped > 0 {
-                    writeln!(out, "\n({} events in the middle left out)", c.timeline_dropped)?;
-                }
-            }
+            pieces.walk(&mut |p| out.write_all(p.timeline.as_bytes()))?;
         }
         Ok(())
     }

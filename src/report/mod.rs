@@ -8,6 +8,7 @@ pub mod html;
 pub mod incident;
 pub mod json;
 pub mod markdown;
+pub mod store;
 pub mod table;
 pub mod time;
 
@@ -265,22 +266,23 @@ pub struct Report {
 
 impl Report {
     pub fn summarize(&mut self) {
-        let mut s = SummaryOut {
-            connections: self.connections.len() as u64,
-            ..SummaryOut::default()
-        };
+        let mut acc = incident::SummaryAcc::default();
         for c in &self.connections {
-            *s.by_cause.entry(c.cause.to_string()).or_default() += 1;
-            *s.by_closer.entry(c.closed_by.to_string()).or_default() += 1;
-            if c.is_problem() {
-                s.problems += 1;
-            }
+            acc.add(c);
         }
-        s.idle_clusters = incident::idle_clusters(&self.connections);
-        s.advice = incident::advice(&s.idle_clusters);
-        s.vantage = incident::vantage(&self.connections);
-        self.summary = s;
+        self.summary = acc.finish();
     }
+}
+
+/// Evidence texts may start with their own frame ("frame 12: …"); the report shows the frame beside the text,
+/// so that prefix is dropped (a reference to another file's frame stays).
+fn without_own_frame(text: &str, at: PacketRef) -> &str {
+    let own = if at.file == 0 {
+        format!("frame {}: ", at.frame)
+    } else {
+        format!("file {} frame {}: ", at.file + 1, at.frame)
+    };
+    text.strip_prefix(own.as_str()).unwrap_or(text)
 }
 
 fn file_of(at: PacketRef, multi: bool) -> Option<u16> {
@@ -302,7 +304,7 @@ pub fn conn_report(f: &Finished, multi_file: bool) -> ConnReport {
             frame: e.at.frame,
             file: file_of(e.at, multi_file),
             time: rfc3339(e.ts),
-            text: e.text.clone(),
+            text: without_own_frame(&e.text, e.at).to_string(),
             ts: e.ts,
         })
         .collect();
@@ -493,9 +495,57 @@ pub struct RenderOpts {
     pub width: Option<u16>,
 }
 
+/// One connection's share of an output, made when the connection finishes so that nothing else of it needs to
+/// be kept: the table row's cells (or one line), the paragraph or section for a problem, the timeline.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Piece {
+    pub id: u64,
+    pub problem: bool,
+    pub cells: Vec<String>,
+    pub detail: String,
+    pub timeline: String,
+}
+
+/// The pieces of a run in id order; they may be walked several times (rows first, then paragraphs).
+pub trait Pieces {
+    fn count(&self) -> usize;
+    fn walk(&self, f: &mut dyn FnMut(&Piece) -> io::Result<()>) -> io::Result<()>;
+}
+
+impl Pieces for Vec<Piece> {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn walk(&self, f: &mut dyn FnMut(&Piece) -> io::Result<()>) -> io::Result<()> {
+        self.iter().try_for_each(f)
+    }
+}
+
+/// What is printed above the connections.
+pub struct Head<'a> {
+    pub capture: &'a CaptureOut,
+    pub summary: &'a SummaryOut,
+}
+
 /// One renderer per output format.
 pub trait Renderer {
-    fn render(&self, report: &Report, opts: &RenderOpts, out: &mut dyn Write) -> io::Result<()>;
+    /// One connection's share of the output.
+    fn piece(&self, c: &ConnReport, opts: &RenderOpts) -> Piece;
+    /// The whole output from the head and the pieces in id order.
+    fn write(&self, head: &Head<'_>, pieces: &dyn Pieces, opts: &RenderOpts, out: &mut dyn Write) -> io::Result<()>;
+    /// A report held in memory.
+    fn render(&self, report: &Report, opts: &RenderOpts, out: &mut dyn Write) -> io::Result<()> {
+        let pieces: Vec<Piece> = report.connections.iter().map(|c| self.piece(c, opts)).collect();
+        self.write(
+            &Head {
+                capture: &report.capture,
+                summary: &report.summary,
+            },
+            &pieces,
+            opts,
+            out,
+        )
+    }
 }
 
 pub fn renderer(format: Format) -> Box<dyn Renderer> {

@@ -2,10 +2,11 @@
 //! connection that did not end normally (what happened, when, the evidence frames), and with `--timeline` each
 //! connection's events.
 
-use super::{ConnReport, RenderOpts, Renderer, Report};
+use super::{CaptureOut, ConnReport, Head, Piece, Pieces, RenderOpts, Renderer, SummaryOut};
 use crate::diagnose::Cause;
 use crate::ts::Dur;
 use comfy_table::{Cell, Color, ContentArrangement, Table as Grid, presets};
+use std::fmt::Write as _;
 use std::io::{self, Write};
 
 pub struct Table;
@@ -37,8 +38,8 @@ fn cause_color(c: Cause) -> Color {
 }
 
 /// The line above the table: what was read.
-pub fn headline(r: &Report, opts: &RenderOpts) -> String {
-    let files: Vec<&str> = r.capture.files.iter().map(|f| f.path.as_str()).collect();
+pub fn headline(capture: &CaptureOut, opts: &RenderOpts) -> String {
+    let files: Vec<&str> = capture.files.iter().map(|f| f.path.as_str()).collect();
     let mut s = format!(
         "{} · {} packets · {} TCP connection{}",
         if files.is_empty() {
@@ -46,25 +47,24 @@ pub fn headline(r: &Report, opts: &RenderOpts) -> String {
         } else {
             files.join(", ")
         },
-        r.capture.packets,
-        r.capture.connections,
-        if r.capture.connections == 1 { "" } else { "s" }
+        capture.packets,
+        capture.connections,
+        if capture.connections == 1 { "" } else { "s" }
     );
-    if let Some(start) = r.capture.start_ts {
-        let end = start.plus(Dur::from_secs_f64(r.capture.duration_s));
+    if let Some(start) = capture.start_ts {
+        let end = start.plus(Dur::from_secs_f64(capture.duration_s));
         s.push_str(&format!(
             " · {} → {} ({})",
             opts.time.full(start),
             opts.time.short(end),
-            Dur::from_secs_f64(r.capture.duration_s)
+            Dur::from_secs_f64(capture.duration_s)
         ));
     }
     s
 }
 
 /// The incident summary lines (counts, idle-kill clusters, capture point, advice), shared by the text formats.
-pub fn summary_lines(r: &Report) -> Vec<String> {
-    let s = &r.summary;
+pub fn summary_lines(s: &SummaryOut) -> Vec<String> {
     let mut out = Vec::new();
     if s.connections == 0 {
         return out;
@@ -100,7 +100,7 @@ pub fn summary_lines(r: &Report) -> Vec<String> {
 }
 
 /// The evidence and advice of one connection, indented, for the text formats.
-fn paragraph(c: &ConnReport, opts: &RenderOpts, out: &mut dyn Write) -> io::Result<()> {
+fn paragraph(c: &ConnReport, opts: &RenderOpts, out: &mut String) -> std::fmt::Result {
     let conf = format!("{:?}", c.confidence).to_lowercase();
     writeln!(
         out,
@@ -139,7 +139,7 @@ pub fn frame_label(frame: u64, file: Option<u16>) -> String {
     }
 }
 
-fn timeline(c: &ConnReport, opts: &RenderOpts, out: &mut dyn Write) -> io::Result<()> {
+fn timeline(c: &ConnReport, opts: &RenderOpts, out: &mut String) -> std::fmt::Result {
     writeln!(
         out,
         "#{}  {} → {} · timeline ({})",
@@ -172,88 +172,172 @@ fn timeline(c: &ConnReport, opts: &RenderOpts, out: &mut dyn Write) -> io::Resul
     Ok(())
 }
 
+/// Above this many rows the table is laid out here, streaming, instead of by comfy-table (which holds every
+/// cell at once).
+const TABLE_IN_MEMORY: usize = 5_000;
+
+const HEADER: [&str; 10] = [
+    "#",
+    "client",
+    "server",
+    "start",
+    "duration",
+    "bytes c→s",
+    "bytes s→c",
+    "closed by",
+    "cause",
+    "reason",
+];
+
 impl Renderer for Table {
-    fn render(&self, r: &Report, opts: &RenderOpts, out: &mut dyn Write) -> io::Result<()> {
-        writeln!(out, "{}", headline(r, opts))?;
-        for w in &r.capture.warnings {
+    fn piece(&self, c: &ConnReport, opts: &RenderOpts) -> Piece {
+        let mut cause = c.cause.as_str().to_string();
+        if opts.color {
+            // comfy-table styles whole cells; keep the colour as a marker it maps back (see `write`).
+            cause = format!("\u{1}{}{cause}", color_code(c.cause));
+        }
+        let cells = vec![
+            c.id.to_string(),
+            c.client.clone(),
+            c.server.clone(),
+            opts.time.short(c.start_ts),
+            Dur::from_secs_f64(c.duration_s).to_string(),
+            human_bytes(c.tcp.bytes.client),
+            human_bytes(c.tcp.bytes.server),
+            c.closed_by.as_str().to_string(),
+            cause,
+            c.reason.clone(),
+        ];
+        let mut detail = String::new();
+        if c.is_problem() {
+            let _ = paragraph(c, opts, &mut detail);
+        }
+        let mut tl = String::new();
+        if opts.timeline {
+            let _ = timeline(c, opts, &mut tl);
+        }
+        Piece {
+            id: c.id,
+            problem: c.is_problem(),
+            cells,
+            detail,
+            timeline: tl,
+        }
+    }
+
+    fn write(&self, head: &Head<'_>, pieces: &dyn Pieces, opts: &RenderOpts, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(out, "{}", headline(head.capture, opts))?;
+        for w in &head.capture.warnings {
             writeln!(out, "warning: {w}")?;
         }
-        for n in &r.capture.notes {
+        for n in &head.capture.notes {
             writeln!(out, "note: {n}")?;
         }
-        if r.connections.is_empty() {
+        let total = pieces.count();
+        if total == 0 {
             writeln!(out, "No TCP connections to report.")?;
             return Ok(());
         }
-        for line in summary_lines(r) {
+        for line in summary_lines(head.summary) {
             writeln!(out, "{line}")?;
         }
-        let mut g = Grid::new();
-        g.load_style(presets::UTF8_FULL_CONDENSED.with_rounded_corners());
-        if opts.color {
-            g.enforce_styling();
-        } else {
-            g.force_no_tty();
-        }
-        match opts.width {
-            Some(w) => {
-                g.set_width(w);
-                g.set_content_arrangement(ContentArrangement::Dynamic);
-            }
-            None => {
-                g.set_content_arrangement(ContentArrangement::Disabled);
-            }
-        }
-        g.set_header(vec![
-            "#",
-            "client",
-            "server",
-            "start",
-            "duration",
-            "bytes c→s",
-            "bytes s→c",
-            "closed by",
-            "cause",
-            "reason",
-        ]);
-        for c in &r.connections {
-            let mut cause = Cell::new(c.cause.as_str());
+        if total <= TABLE_IN_MEMORY {
+            let mut g = Grid::new();
+            g.load_style(presets::UTF8_FULL_CONDENSED.with_rounded_corners());
             if opts.color {
-                cause = cause.fg(cause_color(c.cause));
+                g.enforce_styling();
+            } else {
+                g.force_no_tty();
             }
-            g.add_row(vec![
-                Cell::new(c.id),
-                Cell::new(&c.client),
-                Cell::new(&c.server),
-                Cell::new(opts.time.short(c.start_ts)),
-                Cell::new(Dur::from_secs_f64(c.duration_s).to_string()),
-                Cell::new(human_bytes(c.tcp.bytes.client)),
-                Cell::new(human_bytes(c.tcp.bytes.server)),
-                Cell::new(c.closed_by.as_str()),
-                cause,
-                Cell::new(&c.reason),
-            ]);
+            match opts.width {
+                Some(w) => {
+                    g.set_width(w);
+                    g.set_content_arrangement(ContentArrangement::Dynamic);
+                }
+                None => {
+                    g.set_content_arrangement(ContentArrangement::Disabled);
+                }
+            }
+            g.set_header(HEADER.to_vec());
+            pieces.walk(&mut |p| {
+                g.add_row(p.cells.iter().map(|c| styled_cell(c)).collect::<Vec<_>>());
+                Ok(())
+            })?;
+            writeln!(out, "{g}")?;
+        } else {
+            streamed_table(pieces, out)?;
         }
-        writeln!(out, "{g}")?;
-        let problems: Vec<&ConnReport> = r.connections.iter().filter(|c| c.is_problem()).collect();
         writeln!(
             out,
             "Times in {}. {} of {} connection{} did not end normally.",
             opts.time.zone(),
-            problems.len(),
-            r.connections.len(),
-            if r.connections.len() == 1 { "" } else { "s" }
+            head.summary.problems,
+            total,
+            if total == 1 { "" } else { "s" }
         )?;
-        for c in problems {
-            writeln!(out)?;
-            paragraph(c, opts, out)?;
-        }
-        if opts.timeline {
-            for c in &r.connections {
+        pieces.walk(&mut |p| {
+            if p.problem && !p.detail.is_empty() {
                 writeln!(out)?;
-                timeline(c, opts, out)?;
+                out.write_all(p.detail.as_bytes())?;
             }
+            Ok(())
+        })?;
+        if opts.timeline {
+            pieces.walk(&mut |p| {
+                writeln!(out)?;
+                out.write_all(p.timeline.as_bytes())
+            })?;
         }
         Ok(())
     }
+}
+
+fn color_code(c: Cause) -> char {
+    match cause_color(c) {
+        Color::Green => 'g',
+        Color::Cyan => 'c',
+        Color::Yellow => 'y',
+        _ => 'r',
+    }
+}
+
+/// A cell, with the colour marker of `piece` turned into comfy-table styling.
+fn styled_cell(text: &str) -> Cell {
+    let mut chars = text.chars();
+    if chars.next() == Some('\u{1}') {
+        let color = match chars.next() {
+            Some('g') => Color::Green,
+            Some('c') => Color::Cyan,
+            Some('y') => Color::Yellow,
+            _ => Color::Red,
+        };
+        return Cell::new(chars.as_str()).fg(color);
+    }
+    Cell::new(text)
+}
+
+/// A plain layout for very long tables: column widths from a first pass, rows from a second.
+fn streamed_table(pieces: &dyn Pieces, out: &mut dyn Write) -> io::Result<()> {
+    let plain = |c: &str| -> String {
+        match c.strip_prefix('\u{1}') {
+            Some(rest) => rest.chars().skip(1).collect(),
+            None => c.to_string(),
+        }
+    };
+    let mut widths: Vec<usize> = HEADER.iter().map(|h| h.chars().count()).collect();
+    pieces.walk(&mut |p| {
+        for (w, c) in widths.iter_mut().zip(&p.cells) {
+            *w = (*w).max(plain(c).chars().count());
+        }
+        Ok(())
+    })?;
+    let line = |cells: &mut dyn Iterator<Item = String>| -> String {
+        let parts: Vec<String> = cells
+            .zip(&widths)
+            .map(|(c, w)| format!("{c}{}", " ".repeat(w.saturating_sub(c.chars().count()))))
+            .collect();
+        format!("│ {} │", parts.join(" ┆ "))
+    };
+    writeln!(out, "{}", line(&mut HEADER.iter().map(|h| h.to_string())))?;
+    pieces.walk(&mut |p| writeln!(out, "{}", line(&mut p.cells.iter().map(|c| plain(c)))))
 }

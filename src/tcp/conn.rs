@@ -876,14 +876,9 @@ impl<S: StreamSink> Conn<S> {
             e.facts.rsts.push(info.clone());
         }
         self.emit(mark, Some(dir), TcpEventKind::Rst(Box::new(info)));
+        // The byte streams are not ended here: a RST the peers ignore (injected, out of window) is followed by
+        // more data, and the streams end when the connection is finished anyway.
         self.closing = true;
-        let meta = SegMeta {
-            at: mark.at,
-            ts: mark.ts,
-        };
-        for d in Dir::BOTH {
-            self.ep[d.index()].reasm.end(d, meta, &mut self.sink);
-        }
     }
 
     /// An ICMP error that quotes one of this connection's packets.

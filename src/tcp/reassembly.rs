@@ -13,6 +13,15 @@ use super::{Dir, SegMeta, StreamSink};
 use crate::decode::SeqNum;
 use std::collections::BTreeMap;
 
+/// A segment held ahead of a hole: its captured bytes, its length on the wire (more when the snapshot length
+/// cut it) and its own packet, so bytes delivered later still name the packet that carried them.
+#[derive(Debug)]
+struct Pending {
+    data: Vec<u8>,
+    wire: u32,
+    meta: SegMeta,
+}
+
 /// Reassembly state of one direction.
 #[derive(Debug, Default)]
 pub struct Reassembler {
@@ -22,7 +31,7 @@ pub struct Reassembler {
     /// by a number that does not wrap.
     offset: u64,
     /// Segments ahead of `next`, by stream offset.
-    pending: BTreeMap<u64, Vec<u8>>,
+    pending: BTreeMap<u64, Pending>,
     pending_bytes: usize,
     /// Most bytes buffered ahead of a hole.
     cap: usize,
@@ -115,14 +124,20 @@ impl Reassembler {
             // Retry this segment against the new position.
             return self.segment(dir, seq, data, wire_len, meta, sink);
         }
-        if !data.is_empty() {
-            match self.pending.get(&key) {
-                Some(old) if old.len() >= data.len() => {}
-                _ => {
-                    let old_len = self.pending.get(&key).map_or(0, Vec::len);
-                    self.pending_bytes = self.pending_bytes.saturating_sub(old_len).saturating_add(data.len());
-                    self.pending.insert(key, data.to_vec());
-                }
+        match self.pending.get(&key) {
+            // First wins, as in a receiver's out-of-order queue, unless the new segment covers more.
+            Some(old) if old.wire >= wire_len => {}
+            _ => {
+                let old_len = self.pending.get(&key).map_or(0, |p| p.data.len());
+                self.pending_bytes = self.pending_bytes.saturating_sub(old_len).saturating_add(data.len());
+                self.pending.insert(
+                    key,
+                    Pending {
+                        data: data.to_vec(),
+                        wire: wire_len,
+                        meta,
+                    },
+                );
             }
         }
         0
@@ -184,7 +199,7 @@ impl Reassembler {
             if self.pending.contains_key(&key) {
                 // Could not drain (should not happen); drop it to guarantee progress.
                 if let Some(v) = self.pending.remove(&key) {
-                    self.pending_bytes = self.pending_bytes.saturating_sub(v.len());
+                    self.pending_bytes = self.pending_bytes.saturating_sub(v.data.len());
                 }
             }
         }
@@ -213,21 +228,27 @@ impl Reassembler {
         }
     }
 
-    /// Deliver buffered segments that now follow on.
-    fn drain<S: StreamSink>(&mut self, dir: Dir, meta: SegMeta, sink: &mut S) {
+    /// Deliver buffered segments that now follow on, each with its own packet.
+    fn drain<S: StreamSink>(&mut self, dir: Dir, _meta: SegMeta, sink: &mut S) {
         while let Some((&key, _)) = self.pending.iter().next() {
             if key > self.offset {
                 break;
             }
-            let Some(buf) = self.pending.remove(&key) else {
+            let Some(p) = self.pending.remove(&key) else {
                 break;
             };
-            self.pending_bytes = self.pending_bytes.saturating_sub(buf.len());
+            self.pending_bytes = self.pending_bytes.saturating_sub(p.data.len());
             let skip = usize::try_from(self.offset - key).unwrap_or(usize::MAX);
-            if let Some(rest) = buf.get(skip..)
+            if let Some(rest) = p.data.get(skip..)
                 && !rest.is_empty()
             {
-                self.deliver(dir, rest, meta, sink);
+                self.deliver(dir, rest, p.meta, sink);
+            }
+            // The part the snapshot length cut away.
+            let end = key.saturating_add(u64::from(p.wire));
+            let cut = end.saturating_sub(self.offset);
+            if cut > 0 {
+                self.skip(dir, cut, p.meta, sink);
             }
         }
     }
@@ -331,6 +352,42 @@ mod tests {
         r.end(D, M, &mut c);
         assert!(c.ended);
         assert_eq!(r.pending_bytes, 0);
+    }
+
+    #[derive(Default)]
+    struct Frames {
+        chunks: Vec<(u64, Vec<u8>)>,
+        gaps: Vec<(u64, u64)>,
+    }
+    impl StreamSink for Frames {
+        fn on_data(&mut self, _: Dir, data: &[u8], m: SegMeta) {
+            self.chunks.push((m.at.frame, data.to_vec()));
+        }
+        fn on_gap(&mut self, _: Dir, missing: u64, m: SegMeta) {
+            self.gaps.push((m.at.frame, missing));
+        }
+        fn on_end(&mut self, _: Dir, _: SegMeta) {}
+    }
+
+    fn at(frame: u64) -> SegMeta {
+        SegMeta {
+            at: PacketRef { file: 0, frame },
+            ts: Ts::ZERO,
+        }
+    }
+
+    #[test]
+    fn buffered_segments_keep_their_own_packet_and_snaplen_cut() {
+        let mut r = Reassembler::new(1 << 20);
+        let mut f = Frames::default();
+        r.set_syn(SeqNum(0));
+        // Frame 2 arrives ahead of frame 3's bytes and was cut by the snapshot length (4 of 10 bytes kept).
+        r.segment(D, SeqNum(5), b"efgh", 10, at(2), &mut f);
+        r.segment(D, SeqNum(1), b"abcd", 4, at(3), &mut f);
+        assert_eq!(f.chunks, vec![(3, b"abcd".to_vec()), (2, b"efgh".to_vec())]);
+        assert_eq!(f.gaps, vec![(2, 6)], "the cut part of frame 2 is a gap at frame 2");
+        r.segment(D, SeqNum(15), b"z", 1, at(4), &mut f);
+        assert_eq!(f.chunks.last(), Some(&(4, b"z".to_vec())));
     }
 
     #[test]

@@ -9,6 +9,9 @@ pub const HEAD_LEN: usize = 9;
 pub const MAX_FRAME_LEN: u32 = (1 << 24) - 1;
 /// SETTINGS_MAX_FRAME_SIZE until the peer says otherwise (RFC 9113 §6.5.2).
 pub const DEFAULT_MAX_FRAME_SIZE: u32 = 16_384;
+/// The fewest header bytes that still give a frame's length, type and flags: a header cut shorter than this by
+/// the capture (snapshot length, lost segment) cannot be followed.
+pub const MIN_CUT_HEAD: usize = 5;
 
 /// A frame header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +43,48 @@ impl Head {
     /// Reads a header from the start of `b`, if 9 bytes are there.
     pub fn from_prefix(b: &[u8]) -> Option<Head> {
         b.first_chunk::<HEAD_LEN>().map(Head::parse)
+    }
+
+    /// Reads a header of which only the first `b.len()` bytes were captured ([`MIN_CUT_HEAD`] to 8): length,
+    /// type and flags are known; the stream identifier's missing low bytes read as zero (and the reserved bit as
+    /// clear when its byte is missing). `None` when fewer than [`MIN_CUT_HEAD`] bytes are there.
+    pub fn from_cut(b: &[u8]) -> Option<Head> {
+        if b.len() < MIN_CUT_HEAD {
+            return None;
+        }
+        let mut full = [0u8; HEAD_LEN];
+        for (dst, src) in full.iter_mut().zip(b) {
+            *dst = *src;
+        }
+        Some(Head::parse(&full))
+    }
+
+    /// Whether the type needs a non-zero stream identifier (stream frames), as opposed to the connection-level
+    /// SETTINGS, PING and GOAWAY (WINDOW_UPDATE may be either; unknown types say nothing).
+    pub fn on_stream_type(&self) -> bool {
+        matches!(
+            self.kind,
+            FrameType::DATA
+                | FrameType::HEADERS
+                | FrameType::PRIORITY
+                | FrameType::RST_STREAM
+                | FrameType::PUSH_PROMISE
+                | FrameType::CONTINUATION
+        )
+    }
+
+    /// [`Head::plausible_with`] for a header of which only `have` bytes were captured ([`Head::from_cut`]): the
+    /// stream identifier is judged on its captured bytes only (a stream frame whose captured bytes are all zero
+    /// may still be on a non-zero stream).
+    pub fn plausible_cut(&self, have: usize, max_len: u32, strict_flags: bool) -> bool {
+        if have >= HEAD_LEN {
+            return self.plausible_with(max_len, strict_flags);
+        }
+        let mut h = *self;
+        if h.stream_id == 0 && h.on_stream_type() {
+            h.stream_id = 1;
+        }
+        h.plausible_with(max_len, strict_flags)
     }
 
     /// Serialises the header (tests and synthetic streams).
@@ -141,5 +186,26 @@ mod tests {
         assert!(r.plausible(max));
         r.reserved = true;
         assert!(!r.plausible(max));
+    }
+
+    #[test]
+    fn a_cut_header_keeps_length_type_and_flags() {
+        let max = DEFAULT_MAX_FRAME_SIZE;
+        assert_eq!(Head::from_cut(&[0, 0, 8, 6]), None);
+        // PING ACK, 8 of 9 bytes: stream id bytes 0, 0, 0 seen.
+        let p = Head::from_cut(&[0, 0, 8, 6, 1, 0, 0, 0]).unwrap();
+        assert_eq!((p.length, p.kind, p.flags, p.stream_id), (8, FrameType::PING, 1, 0));
+        assert!(p.plausible_cut(8, max, true));
+        // A PING whose captured stream id bytes are not zero is not on stream 0.
+        let q = Head::from_cut(&[0, 0, 8, 6, 0, 0, 0, 1]).unwrap();
+        assert!(!q.plausible_cut(8, max, true));
+        // DATA with the stream id's low byte missing: may be on stream 1..255.
+        let d = Head::from_cut(&[0, 0, 100, 0, 1, 0, 0, 0]).unwrap();
+        assert_eq!(d.stream_id, 0);
+        assert!(d.plausible_cut(8, max, true));
+        assert!(!d.plausible(max));
+        // Five bytes: the reserved bit is unknown, taken as clear.
+        let s = Head::from_cut(&[0, 0, 6, 4, 0]).unwrap();
+        assert!(!s.reserved && s.plausible_cut(5, max, true));
     }
 }

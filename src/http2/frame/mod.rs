@@ -28,7 +28,7 @@ pub use continuation::Continuation;
 pub use data::Data;
 pub use extension::{AltSvc, Origin, PriorityUpdate};
 pub use goaway::GoAway;
-pub use head::{DEFAULT_MAX_FRAME_SIZE, HEAD_LEN, Head, MAX_FRAME_LEN};
+pub use head::{DEFAULT_MAX_FRAME_SIZE, HEAD_LEN, Head, MAX_FRAME_LEN, MIN_CUT_HEAD};
 pub use headers::Headers;
 pub use ping::Ping;
 pub use priority::Priority;
