@@ -34,7 +34,12 @@ fuzz_target!(|data: &[u8]| {
     done.extend(a.finish());
     let warnings: Vec<String> = src.take_warnings().into_iter().map(|w| w.to_string()).collect();
     let conns = done.iter().map(|f| report::conn_report(f, false)).collect();
-    let rep = whoclosed::cli::run::build_report(&a, src.files(), warnings, conns);
+    let mut rep = report::Report {
+        capture: whoclosed::cli::run::capture_out(&a, src.files(), warnings),
+        summary: Default::default(),
+        connections: conns,
+    };
+    rep.summarize();
     for (format, timeline) in [
         (Format::Json, true),
         (Format::Ndjson, false),
