@@ -241,8 +241,8 @@ fn tcp_event(rec: &TcpRecord, e: &TcpEvent) -> Event {
         TcpEventKind::ReassemblyFull { skipped, cap } => (
             "reassembly_full",
             format!(
-                "limit: {cap} bytes of {who} data were held ahead of a hole, the reassembly cap; the hole ({skipped} \
-                 bytes) was given up on and the stream analysed from after it (later overflows not listed)"
+                "limit: {cap} bytes of {who} data were held ahead of missing data, the reassembly cap; {skipped} \
+                 missing bytes were given up on and the stream analysed from after them (later overflows not listed)"
             ),
         ),
     };
