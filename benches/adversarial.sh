@@ -58,6 +58,13 @@ for k in r.get("connections", [])[:1]:
     h = k.get("http2") or {}
     if h.get("limits_hit"):
         parts.append("limits_hit " + ", ".join(h["limits_hit"]))
+    tcp_limits = sorted({e["event"] for e in k.get("timeline", []) if e["event"] in ("reassembly_full",)})
+    if tcp_limits:
+        parts.append("timeline " + ", ".join(tcp_limits))
+    if k.get("timeline_dropped"):
+        parts.append(f"timeline_dropped {k['timeline_dropped']}")
+    if "reported early" in k.get("explanation", "").lower():
+        parts.append("explanation: Reported early")
     parts.append(f"conn 1: {k.get('closed_by')}/{k.get('cause')}")
 print("; ".join(parts))
 PY
