@@ -6,9 +6,9 @@
 
 use crate::decode::{Decoder, Transport};
 use crate::diagnose::{self, Verdict};
-use crate::http2::{FrameRecord, H2Config, H2Record, StreamAnalyzer};
+use crate::http2::{AppProtocol, FrameRecord, H2Config, H2Record, StreamAnalyzer};
 use crate::source::Packet;
-use crate::tcp::{Dir, Mark, SegMeta, StreamSink, TcpConfig, TcpRecord, TcpStats, Tracker};
+use crate::tcp::{Mark, TcpConfig, TcpRecord, TcpStats, Tracker};
 use crate::timeline::{self, Timeline};
 use crate::ts::Ts;
 use std::net::SocketAddr;
@@ -40,45 +40,88 @@ pub struct PacketStats {
     pub last: Option<Ts>,
 }
 
-type SinkFactory = Box<dyn FnMut() -> LazyH2 + Send>;
-
-/// A connection's HTTP/2 analyzer, made when its first stream byte (or gap, or end) arrives. Most connections
-/// of a SYN flood, a port scan or a refused service never carry a byte, and an analyzer is ~2 KB: made eagerly,
-/// it was 45% of every tracked connection.
+/// The HTTP/2 analyzer of one connection, allocated when its first payload byte arrives and freed as soon as it
+/// has decided the stream is not HTTP/2 (keeping only its small record): most connections of a busy capture
+/// (refused, probes, HTTP/1, TLS) never need it for long, and memory follows the connections open at once.
 pub struct LazyH2 {
-    cfg: H2Config,
+    cfg: std::sync::Arc<H2Config>,
     inner: Option<Box<StreamAnalyzer>>,
+    /// An analyzer that finished early: its record, or nothing when it only said "not HTTP/2".
+    done: Option<Option<Box<H2Record>>>,
 }
 
 impl LazyH2 {
-    fn get(&mut self) -> &mut StreamAnalyzer {
+    fn get(&mut self) -> Option<&mut StreamAnalyzer> {
+        if self.done.is_some() {
+            return None;
+        }
         let cfg = &self.cfg;
-        self.inner.get_or_insert_with(|| Box::new(StreamAnalyzer::new(cfg)))
+        Some(self.inner.get_or_insert_with(|| Box::new(StreamAnalyzer::new(cfg))))
     }
 
-    fn drain_frames(&mut self) -> impl Iterator<Item = FrameRecord> + '_ {
-        self.inner.iter_mut().flat_map(|a| a.drain_frames())
+    /// Frees the analyzer once its answer cannot change (not HTTP/2: other payload, or TLS).
+    fn settle(&mut self) {
+        let decided = self
+            .inner
+            .as_ref()
+            .is_some_and(|a| matches!(a.protocol(), AppProtocol::Other | AppProtocol::Tls));
+        if decided
+            && !self.cfg.keep_frames
+            && let Some(a) = self.inner.take()
+        {
+            let record = a.finish();
+            // Plain "not HTTP/2" with nothing else to say: keep the answer, not the record.
+            let bare = record.protocol == AppProtocol::Other
+                && record
+                    .events
+                    .iter()
+                    .all(|e| matches!(e.kind, crate::http2::H2EventKind::Detected(_)))
+                && record.summary == crate::http2::H2Summary::default();
+            self.done = Some(if bare { None } else { Some(Box::new(record)) });
+        }
+    }
+
+    fn drain_frames(&mut self) -> Vec<FrameRecord> {
+        self.inner
+            .as_mut()
+            .map(|a| a.drain_frames().collect())
+            .unwrap_or_default()
     }
 
     fn finish(self) -> H2Record {
-        match self.inner {
-            Some(a) => a.finish(),
-            None => StreamAnalyzer::new(&self.cfg).finish(),
+        match (self.done, self.inner) {
+            (Some(Some(r)), _) => *r,
+            (Some(None), _) => H2Record {
+                protocol: AppProtocol::Other,
+                ..H2Record::default()
+            },
+            (None, Some(a)) => a.finish(),
+            (None, None) => H2Record::default(),
         }
     }
 }
 
-impl StreamSink for LazyH2 {
-    fn on_data(&mut self, dir: Dir, data: &[u8], meta: SegMeta) {
-        self.get().on_data(dir, data, meta);
+impl crate::tcp::StreamSink for LazyH2 {
+    fn on_data(&mut self, dir: crate::tcp::Dir, data: &[u8], meta: crate::tcp::SegMeta) {
+        if let Some(a) = self.get() {
+            a.on_data(dir, data, meta);
+            self.settle();
+        }
     }
-    fn on_gap(&mut self, dir: Dir, missing: u64, meta: SegMeta) {
-        self.get().on_gap(dir, missing, meta);
+    fn on_gap(&mut self, dir: crate::tcp::Dir, missing: u64, meta: crate::tcp::SegMeta) {
+        if let Some(a) = self.get() {
+            a.on_gap(dir, missing, meta);
+            self.settle();
+        }
     }
-    fn on_end(&mut self, dir: Dir, meta: SegMeta) {
-        self.get().on_end(dir, meta);
+    fn on_end(&mut self, dir: crate::tcp::Dir, meta: crate::tcp::SegMeta) {
+        if let Some(a) = self.inner.as_mut() {
+            a.on_end(dir, meta);
+        }
     }
 }
+
+type SinkFactory = Box<dyn FnMut() -> LazyH2 + Send>;
 
 pub struct Analyzer {
     decoder: Decoder,
@@ -91,10 +134,11 @@ pub struct Analyzer {
 impl Analyzer {
     pub fn new(settings: Settings) -> Analyzer {
         let keep_frames = settings.h2.keep_frames;
-        let h2 = settings.h2;
+        let h2 = std::sync::Arc::new(settings.h2);
         let factory: SinkFactory = Box::new(move || LazyH2 {
-            cfg: h2.clone(),
+            cfg: std::sync::Arc::clone(&h2),
             inner: None,
+            done: None,
         });
         Analyzer {
             decoder: Decoder::new(),
@@ -125,7 +169,7 @@ impl Analyzer {
                     let a = SocketAddr::new(ip.src, seg.src_port);
                     let b = SocketAddr::new(ip.dst, seg.dst_port);
                     if let Some((id, sink)) = self.tracker.sink_mut(a, b) {
-                        self.frames.extend(sink.drain_frames().map(|f| (id, f)));
+                        self.frames.extend(sink.drain_frames().into_iter().map(|f| (id, f)));
                     }
                 }
             }
@@ -145,7 +189,7 @@ impl Analyzer {
         let mut out = Vec::new();
         for (tcp, mut sink) in self.tracker.drain_finished() {
             if keep_frames {
-                self.frames.extend(sink.drain_frames().map(|f| (tcp.id, f)));
+                self.frames.extend(sink.drain_frames().into_iter().map(|f| (tcp.id, f)));
             }
             let h2 = sink.finish();
             out.push(finish_one(tcp, h2));
@@ -158,19 +202,26 @@ impl Analyzer {
         std::mem::take(&mut self.frames)
     }
 
-    /// The input ended: every open connection is finished as it stands, one at a time as the iterator is
-    /// advanced (connections that ended earlier and were not taken yet come first). Frames of these connections
-    /// (with `keep_frames`) are in [`Analyzer::take_frames`] once the iterator is done.
-    pub fn finish(&mut self) -> impl Iterator<Item = Finished> + '_ {
+    /// The input ended: every open connection is finished as it stands.
+    pub fn finish(&mut self) -> Vec<Finished> {
+        let mut out = Vec::new();
+        self.finish_each(|f| out.push(f));
+        out
+    }
+
+    /// The input ended: every open connection is finished and handed to `f` one at a time, in id order, so a
+    /// capture ending with thousands of open connections never holds all their analyses at once.
+    pub fn finish_each(&mut self, mut f: impl FnMut(Finished)) {
         let end = self.stats.last.unwrap_or(Ts::ZERO);
         let keep_frames = self.keep_frames;
         let frames = &mut self.frames;
-        self.tracker.finish_each(end).map(move |(tcp, mut sink)| {
+        self.tracker.finish_each(end, |tcp, mut sink| {
             if keep_frames {
-                frames.extend(sink.drain_frames().map(|f| (tcp.id, f)));
+                frames.extend(sink.drain_frames().into_iter().map(|fr| (tcp.id, fr)));
             }
-            finish_one(tcp, sink.finish())
-        })
+            let h2 = sink.finish();
+            f(finish_one(tcp, h2));
+        });
     }
 
     pub fn packet_stats(&self) -> &PacketStats {

@@ -218,7 +218,7 @@ pub fn cross_check(p: &Pair<'_>) -> CrossCheck {
         }
     }
     // Data the client retransmitted into silence: did any of it reach the server?
-    if let Some(s) = near.dir(Dir::ToServer).open_retrans.as_ref()
+    if let Some(s) = near.dir(Dir::ToServer).open_retrans.as_deref()
         && let Some(first) = s.original.or(s.sends.first().copied())
     {
         let at_far = to_far(first);

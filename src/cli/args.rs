@@ -89,7 +89,7 @@ pub struct Args {
     pub max_connections: usize,
 
     /// Seconds a closed connection is kept for late packets before its verdict is made.
-    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    #[arg(long, value_name = "SECS", default_value_t = 2.0)]
     pub linger: f64,
 
     /// Silence (seconds) shown as an idle gap in timelines.

@@ -95,8 +95,16 @@ pub fn run(cfg: &Config, inputs: &[std::path::PathBuf]) -> Result<(), CliError> 
             progress.update(src.as_ref());
         }
     }
-    for f in analyzer.finish() {
-        out_set.add(&f, multi_file, renderer.as_ref())?;
+    let mut failed = None;
+    analyzer.finish_each(|f| {
+        if failed.is_none()
+            && let Err(e) = out_set.add(&f, multi_file, renderer.as_ref())
+        {
+            failed = Some(e);
+        }
+    });
+    if let Some(e) = failed {
+        return Err(e);
     }
     progress.finish();
     let warnings: Vec<String> = src.take_warnings().into_iter().map(|w| w.to_string()).collect();
@@ -207,6 +215,15 @@ pub fn capture_out(
 ) -> report::CaptureOut {
     let stats = analyzer.packet_stats();
     let (start, end) = (stats.first, stats.last);
+    let mut notes = Vec::new();
+    let late = analyzer.tcp_stats().late_packets;
+    if late > 0 {
+        notes.push(format!(
+            "{late} packet{} arrived after their connection had been reported closed (the linger time, --linger, had passed) and {} not analysed",
+            if late == 1 { "" } else { "s" },
+            if late == 1 { "was" } else { "were" }
+        ));
+    }
     report::CaptureOut {
         files,
         packets: stats.packets,
@@ -220,7 +237,7 @@ pub fn capture_out(
             _ => 0.0,
         },
         warnings,
-        notes: Vec::new(),
+        notes,
         decode: analyzer.decode_stats().clone(),
         tcp: analyzer.tcp_stats().clone(),
         start_ts: start,

@@ -305,7 +305,7 @@ pub fn h2_ping_timeout(i: &Ctx<'_>) -> Option<Verdict> {
     let pinger = t.dir(d);
     // Black-holed path: the PING went out, TCP retransmitted it unanswered, then the pinger fell silent — gRPC
     // sets TCP_USER_TIMEOUT to its keepalive timeout, so the kernel aborts the socket without a FIN or RST.
-    let silent = pinger.open_retrans.as_ref().filter(|s| {
+    let silent = pinger.open_retrans.as_deref().filter(|s| {
         let starts_at_ping =
             s.original.map(|o| o.at) == Some(ping.at) || s.sends.first().is_some_and(|f| f.ts >= ping.ts);
         let last = s.sends.last().copied();

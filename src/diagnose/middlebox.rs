@@ -29,8 +29,10 @@ pub struct Forgery {
 }
 
 impl Forgery {
+    /// Only the TTL decides: a real stack answering a segment it has no socket for sends a RST with IP ID 0 and
+    /// no TCP options too, so those signs only support a TTL difference, never make the case alone.
     pub fn forged(&self) -> bool {
-        self.strong || self.signs.len() >= 2
+        self.strong
     }
 }
 
@@ -177,7 +179,7 @@ pub fn firewall_idle_timeout(i: &Ctx<'_>) -> Option<Verdict> {
             let mut v = verdict(
                 ClosedBy::Middlebox,
                 Cause::FirewallIdleTimeout,
-                if f.strong { Confidence::High } else { Confidence::Medium },
+                Confidence::High,
                 format!(
                     "A middlebox had forgotten the connection after {idle} idle: the {who}'s first packet after the silence was answered {} later by a RST the {} never sent (a firewall or NAT rejecting a flow it no longer knew).",
                     r.mark.ts.since(send.ts),
@@ -315,7 +317,7 @@ pub fn middlebox_reset(i: &Ctx<'_>) -> Option<Verdict> {
 fn open_series(t: &TcpRecord) -> Option<(Dir, &RetransSeries)> {
     let mut best: Option<(Dir, &RetransSeries)> = None;
     for d in Dir::BOTH {
-        if let Some(s) = t.dir(d).open_retrans.as_ref()
+        if let Some(s) = t.dir(d).open_retrans.as_deref()
             && best.is_none_or(|(_, b)| s.sends.first() > b.sends.first())
         {
             best = Some((d, s));

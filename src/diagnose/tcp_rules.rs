@@ -162,7 +162,7 @@ pub fn keepalive_timeout(i: &Ctx<'_>) -> Option<Verdict> {
     let t = i.tcp;
     for d in Dir::BOTH {
         let f = t.dir(d);
-        let Some(ka) = f.keepalive_series.as_ref() else {
+        let Some(ka) = f.keepalive_series.as_deref() else {
             continue;
         };
         let unanswered: Vec<Mark> = ka
@@ -248,7 +248,7 @@ pub fn retransmit_exhaustion(i: &Ctx<'_>) -> Option<Verdict> {
     // The side whose unanswered series started last is the one that was still trying at the end.
     let mut best: Option<(Dir, &crate::tcp::RetransSeries)> = None;
     for d in Dir::BOTH {
-        if let Some(s) = t.dir(d).open_retrans.as_ref()
+        if let Some(s) = t.dir(d).open_retrans.as_deref()
             && s.count >= 2
             && best.is_none_or(|(_, b)| s.sends.first() > b.sends.first())
         {

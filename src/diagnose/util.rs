@@ -51,8 +51,26 @@ pub fn frame(m: Mark) -> String {
 pub fn final_rst(t: &TcpRecord) -> Option<&RstInfo> {
     let mut all: Vec<&RstInfo> = t.dirs.iter().flat_map(|d| d.rsts.iter()).collect();
     all.sort_by_key(|r| r.mark);
-    all.into_iter()
-        .find(|r| t.dir(r.dir).last_non_rst.is_none_or(|m| m < r.mark))
+    all.into_iter().find(|r| !contradicted(t, r))
+}
+
+/// Whether the RST's own side carried on after it with something produced after the RST: data, SYN or FIN, or
+/// an ACK beyond the RST's — with a newer TCP timestamp, or (without timestamps) more than 10 ms later. A
+/// packet the stack had queued before it reset (a delayed ACK) does not count.
+fn contradicted(t: &TcpRecord, r: &RstInfo) -> bool {
+    let f = t.dir(r.dir);
+    let Some(p) = f.last_progress.filter(|m| *m > r.mark) else {
+        return false;
+    };
+    let newer = match (f.last_progress_tsval, r.tsval) {
+        (Some(a), Some(b)) => a.wrapping_sub(b) as i32 > 0,
+        _ => p.ts.since(r.mark.ts) > crate::ts::Dur::from_millis(10),
+    };
+    let acks_more = match (f.last_progress_ack, r.with_ack) {
+        (Some(a), true) => a.gt(r.ack),
+        _ => false,
+    };
+    newer || acks_more
 }
 
 /// RSTs that their own side contradicted by carrying on afterwards.
@@ -61,7 +79,7 @@ pub fn ignored_rsts(t: &TcpRecord) -> Vec<&RstInfo> {
         .dirs
         .iter()
         .flat_map(|d| d.rsts.iter())
-        .filter(|r| t.dir(r.dir).last_non_rst.is_some_and(|m| m > r.mark))
+        .filter(|r| contradicted(t, r))
         .collect();
     v.sort_by_key(|r| r.mark);
     v

@@ -257,7 +257,8 @@ pub fn advice(clusters: &[IdleCluster]) -> Vec<String> {
 fn vantage(counts: &[(Place, usize, Vec<String>)]) -> Option<VantageOut> {
     let mut counts = counts.to_vec();
     counts.sort_by_key(|e| std::cmp::Reverse(e.1));
-    let (place, n, hosts) = counts.first()?.clone();
+    let (place, n, mut hosts) = counts.first()?.clone();
+    hosts.sort();
     let total: usize = counts.iter().map(|e| e.1).sum();
     let hosts = if hosts.is_empty() {
         String::new()

@@ -26,8 +26,10 @@ pub struct TcpConfig {
     pub idle_evict: Option<Dur>,
     /// Most connections tracked at once; past it the least recently active one is reported and dropped.
     pub max_connections: usize,
-    /// Bytes buffered per direction for out-of-order segments.
+    /// Bytes buffered per direction for out-of-order segments, at least…
     pub reassembly_cap: usize,
+    /// …and up to twice the receiver's advertised window, at most this much.
+    pub reassembly_max: usize,
     /// Timeline events kept per connection (the first and last halves; the middle is counted).
     pub max_events: usize,
     /// Segments arriving this soon after a hole opened count as out of order rather than retransmitted.
@@ -37,11 +39,12 @@ pub struct TcpConfig {
 impl Default for TcpConfig {
     fn default() -> Self {
         TcpConfig {
-            linger: Dur::from_secs(10),
+            linger: Dur::from_secs(2),
             idle_gap: Dur::from_secs(1),
             idle_evict: None,
             max_connections: 200_000,
             reassembly_cap: 256 * 1024,
+            reassembly_max: 16 * 1024 * 1024,
             max_events: 1000,
             reorder_window: Dur::from_millis(3),
         }
@@ -97,7 +100,7 @@ pub(crate) struct Endpoint {
     dup_run: u64,
     dup_run_first: Option<Mark>,
     zero_window_since: Option<Mark>,
-    series: Option<RetransSeries>,
+    series: Option<Box<RetransSeries>>,
     ka_active: bool,
     last_syn: Option<Ts>,
     /// For a SYN-ACK sender: the ACK number of its SYN-ACK.
@@ -241,6 +244,7 @@ pub(crate) struct Conn<S> {
     /// FIN seen both ways, or a RST: waiting out the linger time.
     pub closing: bool,
     reorder: Dur,
+    reassembly_max: usize,
     pub sink: S,
 }
 
@@ -269,6 +273,7 @@ impl<S: StreamSink> Conn<S> {
             },
             closing: false,
             reorder: cfg.reorder_window,
+            reassembly_max: cfg.reassembly_max,
             sink,
         }
     }
@@ -353,6 +358,13 @@ impl<S: StreamSink> Conn<S> {
             return;
         }
         self.ep[si].facts.last_non_rst = Some(mark);
+        let advances_ack = flags.ack() && self.ep[si].last_ack.is_none_or(|a| seg.ack.gt(a));
+        if seg.payload_len > 0 || flags.syn() || flags.fin() || advances_ack {
+            let f = &mut self.ep[si].facts;
+            f.last_progress = Some(mark);
+            f.last_progress_tsval = seg.options.timestamps.map(|t| t.0);
+            f.last_progress_ack = flags.ack().then_some(seg.ack);
+        }
         self.ep[si].fingerprint(ip, seg);
 
         // --- handshake ---------------------------------------------------------------------------------
@@ -577,7 +589,7 @@ impl<S: StreamSink> Conn<S> {
         if !same_series {
             e.retire_series();
             let orig = e.original_of(seq);
-            e.series = Some(RetransSeries {
+            e.series = Some(Box::new(RetransSeries {
                 dir,
                 seq_rel: rel,
                 len: plen,
@@ -586,7 +598,7 @@ impl<S: StreamSink> Conn<S> {
                 count: 0,
                 idle_before: orig.and_then(|o| o.idle_before),
                 recovered: None,
-            });
+            }));
         }
         let mut since_prev = None;
         let mut nth = 1;
@@ -674,14 +686,14 @@ impl<S: StreamSink> Conn<S> {
         e.facts.keepalives = e.facts.keepalives.saturating_add(1);
         if !e.ka_active || e.facts.keepalive_series.is_none() {
             e.ka_active = true;
-            e.facts.keepalive_series = Some(KeepaliveSeries {
+            e.facts.keepalive_series = Some(Box::new(KeepaliveSeries {
                 dir,
                 probes: Vec::new(),
                 count: 0,
                 answered: 0,
                 last_answer: None,
                 idle_before: gap,
-            });
+            }));
         }
         let mut since_prev = None;
         let mut nth = 1;
@@ -817,6 +829,11 @@ impl<S: StreamSink> Conn<S> {
         }
         let e = &mut self.ep[dir.index()];
         e.last_win = seg.window;
+        let window = (u64::from(seg.window) << e.scale).saturating_mul(2);
+        let cap = usize::try_from(window).unwrap_or(usize::MAX).min(self.reassembly_max);
+        // This endpoint's window bounds what the peer may send beyond a hole.
+        self.ep[dir.reverse().index()].reasm.raise_cap(cap);
+        let e = &mut self.ep[dir.index()];
         if seg.window == 0 {
             if e.zero_window_since.is_none() {
                 e.zero_window_since = Some(mark);
@@ -873,6 +890,8 @@ impl<S: StreamSink> Conn<S> {
         let e = &mut self.ep[si];
         e.facts.rst_count = e.facts.rst_count.saturating_add(1);
         if e.facts.rsts.len() < MAX_RSTS {
+            // Most connections see one RST: no room for four.
+            e.facts.rsts.reserve_exact(1);
             e.facts.rsts.push(info.clone());
         }
         self.emit(mark, Some(dir), TcpEventKind::Rst(Box::new(info)));

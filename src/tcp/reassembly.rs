@@ -73,6 +73,12 @@ impl Reassembler {
         }
     }
 
+    /// Raises the buffer cap (to follow the receiver's window: a sender can have that much outstanding beyond
+    /// a hole, so a smaller buffer would give up on holes a retransmission is about to fill). Never lowered.
+    pub fn raise_cap(&mut self, cap: usize) {
+        self.cap = self.cap.max(cap);
+    }
+
     pub fn next(&self) -> Option<SeqNum> {
         self.next
     }

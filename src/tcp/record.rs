@@ -178,6 +178,13 @@ pub struct DirFacts {
     pub last: Option<Mark>,
     /// The last packet that was not a RST (a stack that reset has no socket left to send anything else).
     pub last_non_rst: Option<Mark>,
+    /// The last packet that moved the connection on: data, SYN or FIN, or an ACK of new data. A RST followed by
+    /// such a packet from the same side did not end anything; a stale ACK already queued when the stack reset
+    /// does not count.
+    pub last_progress: Option<Mark>,
+    /// That packet's TSval and ACK number, to tell a packet produced after a RST from one already queued.
+    pub last_progress_tsval: Option<u32>,
+    pub last_progress_ack: Option<SeqNum>,
     pub first_data: Option<Mark>,
     pub last_data: Option<Mark>,
     /// Options from the handshake.
@@ -187,12 +194,12 @@ pub struct DirFacts {
     pub timestamps: bool,
     pub fingerprint: Fingerprint,
     /// The retransmission series that was still unanswered when the connection ended.
-    pub open_retrans: Option<RetransSeries>,
+    pub open_retrans: Option<Box<RetransSeries>>,
     /// How many series there were, and the longest one (in retransmissions).
     pub retrans_series: u64,
     pub longest_series: u32,
     /// The last keepalive series (answered or not).
-    pub keepalive_series: Option<KeepaliveSeries>,
+    pub keepalive_series: Option<Box<KeepaliveSeries>>,
     /// Initial sequence number (from the SYN, or the first packet).
     pub isn: Option<SeqNum>,
 }

@@ -276,7 +276,7 @@ fn retransmission_series_with_backoff_is_kept_open_when_unanswered() {
     let out = s.finish();
     let c = out[0].0.dir(Dir::ToServer);
     assert_eq!(c.retransmissions, 5);
-    let series = c.open_retrans.as_ref().expect("open series");
+    let series = c.open_retrans.as_deref().expect("open series");
     assert_eq!(series.count, 5);
     assert_eq!(series.seq_rel, 1);
     assert!(series.original.is_some());
@@ -313,7 +313,7 @@ fn keepalive_probes_and_answers() {
     let out = s.finish();
     let c = out[0].0.dir(Dir::ToServer);
     assert_eq!(c.keepalives, 3);
-    let ka = c.keepalive_series.as_ref().expect("series");
+    let ka = c.keepalive_series.as_deref().expect("series");
     assert_eq!(ka.count, 3);
     assert_eq!(ka.answered, 1);
     assert_eq!(out[0].0.dir(Dir::ToClient).retransmissions, 0);
