@@ -20,6 +20,7 @@ fuzz_target!(|data: &[u8]| {
     let h2 = H2Config {
         keep_frames: cfg & 1 != 0,
         max_header_list: if cfg & 2 != 0 { 256 } else { 64 * 1024 },
+        ..H2Config::default()
     };
     let mut a = StreamAnalyzer::new(&h2);
     let mut frame = 0u64;

@@ -107,12 +107,15 @@ fuzz_target!(|input: Input| {
         idle_evict: input.idle_evict.map(|s| Dur::from_secs(i64::from(s))),
         max_connections: usize::from(input.max_connections % 4).max(1),
         reassembly_cap: usize::from(input.reassembly_cap % 8192).max(1),
+        reassembly_max: usize::from(input.reassembly_cap % 8192).max(1) * 4,
         max_events: usize::from(input.max_events % 64).max(4),
         reorder_window: Dur::from_millis(3),
+        ..TcpConfig::default()
     };
     let h2 = H2Config {
         keep_frames: input.v6,
         max_header_list: 4096,
+        ..H2Config::default()
     };
     let mut t = Tracker::new(cfg, move || StreamAnalyzer::new(&h2));
     let mut now = Ts::from_nanos(1_700_000_000_000_000_000);
