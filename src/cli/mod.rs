@@ -65,10 +65,48 @@ pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
     });
     match result {
         Ok(()) => 0,
-        Err(CliError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
+        Err(CliError::Output(e)) if is_broken_pipe(&e) => 0,
         Err(e) => {
             eprintln!("whoclosed: {e}");
             2
         }
+    }
+}
+
+/// A write failed because the reader went away: the error itself, or one wrapped inside it (the JSON renderers
+/// wrap serde_json's error, which wraps the `io::Error`, in `io::Error::other`).
+fn is_broken_pipe(e: &std::io::Error) -> bool {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        return true;
+    }
+    let mut inner: Option<&(dyn std::error::Error + 'static)> = e.get_ref().map(|i| i as _);
+    while let Some(i) = inner {
+        if let Some(j) = i.downcast_ref::<serde_json::Error>() {
+            return j.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe);
+        }
+        if let Some(io) = i.downcast_ref::<std::io::Error>() {
+            return is_broken_pipe(io);
+        }
+        inner = i.source();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_broken_pipe;
+    use std::io;
+
+    #[test]
+    fn regression_json_broken_pipe_exit_2() {
+        let pipe = || io::Error::from(io::ErrorKind::BrokenPipe);
+        assert!(is_broken_pipe(&pipe()));
+        let json = serde_json::Error::io(pipe());
+        assert!(is_broken_pipe(&io::Error::other(json)));
+        assert!(is_broken_pipe(&io::Error::other(pipe())));
+        assert!(!is_broken_pipe(&io::Error::other(serde_json::Error::io(
+            io::Error::from(io::ErrorKind::StorageFull)
+        ))));
+        assert!(!is_broken_pipe(&io::Error::other("disk on fire")));
     }
 }

@@ -197,6 +197,25 @@ pub const RULES: &[Rule] = &[
 ];
 
 /// Runs the table on one connection.
+/// A connection let go of before its end (a limit was hit) says so, whatever rule explained it: otherwise a
+/// SYN flood's evicted connection read "still retrying when the capture ended".
+fn early_note(reason: crate::tcp::EndReason, explanation: &mut String) {
+    let note = match reason {
+        crate::tcp::EndReason::TableFull => {
+            " Reported early: the connection table was full (--max-connections), so this least recently active \
+             connection was let go; later packets of its 4-tuple count as a new connection."
+        }
+        crate::tcp::EndReason::IdleEvicted => {
+            " Reported early: idle past the eviction time (--idle-timeout); later packets of its 4-tuple count as a \
+             new connection."
+        }
+        _ => return,
+    };
+    if !explanation.contains("reported early") {
+        explanation.push_str(note);
+    }
+}
+
 pub fn diagnose(input: &Input<'_>) -> Verdict {
     let ctx = Ctx {
         tcp: input.tcp,
@@ -210,6 +229,7 @@ pub fn diagnose(input: &Input<'_>) -> Verdict {
             v.factors = h2_rules::factors(&ctx);
             v.survived_idle = middlebox::survived_idle(input.tcp);
             v.vantage = Some(ctx.vantage.clone());
+            early_note(input.tcp.end_reason, &mut v.explanation);
             return v;
         }
     }

@@ -437,9 +437,20 @@ impl<S: StreamSink> Conn<S> {
         // --- stream bytes --------------------------------------------------------------------------------
         if plen > 0 {
             let e = &mut self.ep[si];
+            let (overflows, gap_bytes) = (e.reasm.overflows, e.reasm.gap_bytes);
             let cut = e.reasm.segment(dir, data_seq, seg.payload, plen, meta, &mut self.sink);
             if cut > 0 {
                 e.facts.snaplen_missing = e.facts.snaplen_missing.saturating_add(cut);
+            }
+            let more = e.reasm.overflows.saturating_sub(overflows);
+            if more > 0 {
+                let first = e.facts.reassembly_overflows == 0;
+                e.facts.reassembly_overflows = e.facts.reassembly_overflows.saturating_add(more);
+                if first {
+                    let skipped = e.reasm.gap_bytes.saturating_sub(gap_bytes).saturating_sub(cut);
+                    let cap = cfg.reassembly_cap as u64;
+                    self.emit(mark, Some(dir), TcpEventKind::ReassemblyFull { skipped, cap });
+                }
             }
         }
         if flags.fin() {

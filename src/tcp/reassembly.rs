@@ -13,6 +13,15 @@ use super::{Dir, SegMeta, StreamSink};
 use crate::decode::SeqNum;
 use std::collections::BTreeMap;
 
+/// What a buffered segment costs besides its captured bytes (its map entry, node share and allocation), counted
+/// against the cap so that the cap bounds memory whatever the segments look like: a segment whose payload the
+/// snapshot length cut away costs no payload bytes, yet an entry.
+pub const PENDING_OVERHEAD: usize = 64;
+
+fn cost(data_len: usize) -> usize {
+    data_len.saturating_add(PENDING_OVERHEAD)
+}
+
 /// A segment held ahead of a hole: its captured bytes, its length on the wire (more when the snapshot length
 /// cut it) and its own packet, so bytes delivered later still name the packet that carried them.
 #[derive(Debug)]
@@ -32,6 +41,7 @@ pub struct Reassembler {
     offset: u64,
     /// Segments ahead of `next`, by stream offset.
     pending: BTreeMap<u64, Pending>,
+    /// Bytes held ahead of a hole, each segment counted with [`PENDING_OVERHEAD`].
     pending_bytes: usize,
     /// Most bytes buffered ahead of a hole.
     cap: usize,
@@ -120,22 +130,35 @@ impl Reassembler {
         if rel > i64::from(i32::MAX / 2) {
             return 0; // absurdly far ahead: not this stream's data (or a crafted packet); ignore
         }
-        if self.pending_bytes.saturating_add(data.len()) > self.cap {
+        if self.pending_bytes.saturating_add(cost(data.len())) > self.cap {
             self.overflows += 1;
-            // Give up on the hole: skip to the first buffered segment (or to this one) and go on.
-            let first = self.pending.keys().next().copied().unwrap_or(key).min(key);
-            let missing = first.saturating_sub(self.offset);
+            // Give up on the holes before this segment: deliver what is buffered below it, with gaps for the
+            // holes, then skip to it. Each buffered entry is handled once (no recursion per entry: with
+            // thousands of entries that overflowed the stack).
+            while let Some(first) = self.pending.keys().next().copied().filter(|&f| f < key) {
+                let missing = first.saturating_sub(self.offset);
+                self.skip(dir, missing, meta, sink);
+                self.drain(dir, meta, sink);
+                if let Some(p) = self.pending.remove(&first) {
+                    // Not drained (it lies behind the new position): dropped, to guarantee progress.
+                    self.pending_bytes = self.pending_bytes.saturating_sub(cost(p.data.len()));
+                }
+            }
+            let missing = key.saturating_sub(self.offset);
             self.skip(dir, missing, meta, sink);
             self.drain(dir, meta, sink);
-            // Retry this segment against the new position.
+            // Now in order (or already past): delivered by the in-order path, which never comes back here.
             return self.segment(dir, seq, data, wire_len, meta, sink);
         }
         match self.pending.get(&key) {
             // First wins, as in a receiver's out-of-order queue, unless the new segment covers more.
             Some(old) if old.wire >= wire_len => {}
             _ => {
-                let old_len = self.pending.get(&key).map_or(0, |p| p.data.len());
-                self.pending_bytes = self.pending_bytes.saturating_sub(old_len).saturating_add(data.len());
+                let old_cost = self.pending.get(&key).map_or(0, |p| cost(p.data.len()));
+                self.pending_bytes = self
+                    .pending_bytes
+                    .saturating_sub(old_cost)
+                    .saturating_add(cost(data.len()));
                 self.pending.insert(
                     key,
                     Pending {
@@ -205,7 +228,7 @@ impl Reassembler {
             if self.pending.contains_key(&key) {
                 // Could not drain (should not happen); drop it to guarantee progress.
                 if let Some(v) = self.pending.remove(&key) {
-                    self.pending_bytes = self.pending_bytes.saturating_sub(v.data.len());
+                    self.pending_bytes = self.pending_bytes.saturating_sub(cost(v.data.len()));
                 }
             }
         }
@@ -243,7 +266,7 @@ impl Reassembler {
             let Some(p) = self.pending.remove(&key) else {
                 break;
             };
-            self.pending_bytes = self.pending_bytes.saturating_sub(p.data.len());
+            self.pending_bytes = self.pending_bytes.saturating_sub(cost(p.data.len()));
             let skip = usize::try_from(self.offset - key).unwrap_or(usize::MAX);
             if let Some(rest) = p.data.get(skip..)
                 && !rest.is_empty()
@@ -406,5 +429,56 @@ mod tests {
         assert_eq!(c.out, b"????e");
         seg(&mut r, &mut c, 6, b"late");
         assert_eq!(c.out, b"????e");
+    }
+}
+
+#[cfg(test)]
+mod robust_tests {
+    use super::*;
+    use crate::source::PacketRef;
+    use crate::ts::Ts;
+
+    struct Count(u64, u64);
+    impl StreamSink for Count {
+        fn on_data(&mut self, _: Dir, d: &[u8], _: SegMeta) {
+            self.0 += d.len() as u64;
+        }
+        fn on_gap(&mut self, _: Dir, n: u64, _: SegMeta) {
+            self.1 += n;
+        }
+        fn on_end(&mut self, _: Dir, _: SegMeta) {}
+    }
+    const M: SegMeta = SegMeta {
+        at: PacketRef { file: 0, frame: 1 },
+        ts: Ts::ZERO,
+    };
+
+    /// Segments whose payload the snapshot length cut away entirely (headers-only captures) cost no payload
+    /// bytes, so they were never counted against the cap: a hole that is never filled (a one-sided capture) kept
+    /// every later segment's entry, without bound. And once the buffer was full, giving up holes one entry at a
+    /// time recursed once per such entry: 200 000 of them overflowed the stack.
+    #[test]
+    fn regression_reassembly_cut_segments_unbounded() {
+        let mut r = Reassembler::new(256 * 1024);
+        let mut c = Count(0, 0);
+        r.set_syn(SeqNum(0));
+        // Hole at 1; then 200 000 headers-only segments of 100 bytes on the wire.
+        for i in 0..200_000u32 {
+            r.segment(Dir::ToServer, SeqNum(2 + i * 100), &[], 100, M, &mut c);
+            assert!(
+                r.pending.len() <= 256 * 1024 / PENDING_OVERHEAD + 1,
+                "{} entries",
+                r.pending.len()
+            );
+        }
+        // A buffer nearly full of real bytes, then one more segment: the overflow must not recurse per entry.
+        let big = vec![7u8; 200 * 1024];
+        r.segment(Dir::ToServer, SeqNum(40_000_000), &big, big.len() as u32, M, &mut c);
+        r.segment(Dir::ToServer, SeqNum(41_000_000), &big, big.len() as u32, M, &mut c);
+        assert!(r.overflows > 0);
+        assert!(r.pending_bytes <= 256 * 1024);
+        r.end(Dir::ToServer, M, &mut c);
+        assert_eq!(r.pending_bytes, 0);
+        assert!(r.pending.is_empty());
     }
 }

@@ -172,6 +172,8 @@ pub struct DirFacts {
     pub window_probes: u64,
     /// Bytes cut by the snapshot length.
     pub snaplen_missing: u64,
+    /// Times the reassembly buffer of this direction overflowed (a documented limit: `TcpConfig::reassembly_cap`).
+    pub reassembly_overflows: u64,
     pub first: Option<Mark>,
     pub last: Option<Mark>,
     /// The last packet that was not a RST (a stack that reset has no socket left to send anything else).
@@ -329,6 +331,13 @@ pub enum TcpEventKind {
     /// Payload cut by the capture's snapshot length.
     Truncated {
         bytes: u64,
+    },
+    /// The reassembly buffer (bytes held ahead of a hole) reached its cap: the hole was given up on and
+    /// `skipped` bytes were announced missing. Emitted for the first overflow of a direction only; the rest are
+    /// counted in [`DirFacts::reassembly_overflows`].
+    ReassemblyFull {
+        skipped: u64,
+        cap: u64,
     },
 }
 

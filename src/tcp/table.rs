@@ -369,3 +369,79 @@ fn icmp_text(m: &IcmpMessage) -> String {
 pub fn is_endpoint(c: (SocketAddr, SocketAddr), a: IpAddr) -> bool {
     c.0.ip() == a || c.1.ip() == a
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{Fragment, SeqNum, TcpFlags, TcpOptions};
+    use crate::source::PacketRef;
+    use crate::tcp::{Dir, SegMeta};
+    use std::net::Ipv4Addr;
+
+    struct Null;
+    impl StreamSink for Null {
+        fn on_data(&mut self, _: Dir, _: &[u8], _: SegMeta) {}
+        fn on_gap(&mut self, _: Dir, _: u64, _: SegMeta) {}
+        fn on_end(&mut self, _: Dir, _: SegMeta) {}
+    }
+
+    fn seg(t: &mut Tracker<Null, fn() -> Null>, n: u32, flags: u16, ms: i64) {
+        let ip = IpHeader {
+            src: Ipv4Addr::from(0x0a00_0000 + n).into(),
+            dst: Ipv4Addr::new(10, 255, 0, 1).into(),
+            ttl: 64,
+            id: None,
+            dont_fragment: true,
+            tos: 0,
+            fragment: Fragment::None,
+        };
+        let s = TcpSegment {
+            src_port: 40000,
+            dst_port: 443,
+            seq: SeqNum(n),
+            ack: SeqNum(0),
+            flags: TcpFlags(flags),
+            window: 1000,
+            urgent: 0,
+            options: TcpOptions::default(),
+            payload: &[],
+            payload_len: 0,
+            header_truncated: false,
+        };
+        let mark = Mark {
+            ts: Ts::from_nanos(ms * 1_000_000),
+            at: PacketRef {
+                file: 0,
+                frame: u64::from(n),
+            },
+        };
+        t.segment(&ip, &s, mark);
+    }
+
+    /// 100 000 short connections (SYN, then RST), one a millisecond: the heaps must follow the connections in
+    /// the table (those still lingering), not every connection ever seen (80 bytes each were left behind).
+    #[test]
+    fn regression_activity_heap_grows_with_every_connection() {
+        let mut t: Tracker<Null, fn() -> Null> = Tracker::new(TcpConfig::default(), || Null);
+        for n in 0..100_000u32 {
+            seg(&mut t, n, TcpFlags::SYN, i64::from(n));
+            seg(&mut t, n, TcpFlags::RST, i64::from(n));
+            if n % 4096 == 0 {
+                t.drain_finished().for_each(drop);
+            }
+        }
+        let open = t.open_connections();
+        assert!(open < 20_000, "{open} connections still tracked");
+        let limit = open * 2 + 4096;
+        assert!(
+            t.activity.len() <= limit,
+            "activity heap {} for {open} connections",
+            t.activity.len()
+        );
+        assert!(
+            t.closing.len() <= limit,
+            "closing heap {} for {open} connections",
+            t.closing.len()
+        );
+    }
+}

@@ -238,6 +238,13 @@ fn tcp_event(rec: &TcpRecord, e: &TcpEvent) -> Event {
             "truncated",
             format!("{bytes} bytes of {who} payload cut by the snapshot length"),
         ),
+        TcpEventKind::ReassemblyFull { skipped, cap } => (
+            "reassembly_full",
+            format!(
+                "limit: {cap} bytes of {who} data were held ahead of missing data, the reassembly cap; {skipped} \
+                 missing bytes were given up on and the stream analysed from after them (later overflows not listed)"
+            ),
+        ),
     };
     Event {
         ts: e.mark.ts,
