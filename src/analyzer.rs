@@ -227,6 +227,9 @@ impl Analyzer {
     pub fn packet_stats(&self) -> &PacketStats {
         &self.stats
     }
+    pub fn tcp_config(&self) -> &TcpConfig {
+        self.tracker.config()
+    }
     pub fn tcp_stats(&self) -> &TcpStats {
         self.tracker.stats()
     }

@@ -110,7 +110,6 @@ fn assert_nothing_analysed(r: &Run, file: &str, want: &str) {
 /// one line. The fix is in src/cli/run.rs (print the warnings after the "nothing could be analysed" check),
 /// which is being reworked on another branch: un-ignore this once it lands.
 #[test]
-#[ignore = "needs the src/cli/run.rs fix: warnings are printed before the nothing-analysed error"]
 fn regression_nothing_analysed_printed_twice() {
     let d = TempDir::new("twice");
     let mut f = pcap_header(false, false, 65535, 101);

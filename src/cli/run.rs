@@ -108,13 +108,15 @@ pub fn run(cfg: &Config, inputs: &[std::path::PathBuf]) -> Result<(), CliError> 
     }
     progress.finish();
     let warnings: Vec<String> = src.take_warnings().into_iter().map(|w| w.to_string()).collect();
+    if analyzer.packet_stats().packets == 0 && !warnings.is_empty() {
+        // One line: the damage is the error, not also a warning.
+        return Err(CliError::Nothing(format!(
+            "nothing could be analysed: {}",
+            warnings.join("; ")
+        )));
+    }
     for w in &warnings {
         eprintln!("whoclosed: warning: {w}");
-    }
-    if analyzer.packet_stats().packets == 0
-        && let Some(w) = warnings.first()
-    {
-        return Err(CliError::Nothing(format!("nothing could be analysed: {w}")));
     }
     if cfg.frames {
         let batch = analyzer.take_frames();
@@ -216,6 +218,22 @@ pub fn capture_out(
     let stats = analyzer.packet_stats();
     let (start, end) = (stats.first, stats.last);
     let mut notes = Vec::new();
+    let tcp = analyzer.tcp_stats();
+    if tcp.evicted_table_full > 0 {
+        notes.push(format!(
+            "the connection table was full: {} connection{} reported early (their verdicts say so; --max-connections {} raises the limit)",
+            tcp.evicted_table_full,
+            if tcp.evicted_table_full == 1 { " was" } else { "s were" },
+            analyzer.tcp_config().max_connections
+        ));
+    }
+    if tcp.evicted_idle > 0 {
+        notes.push(format!(
+            "{} idle connection{} reported early (--idle-timeout)",
+            tcp.evicted_idle,
+            if tcp.evicted_idle == 1 { " was" } else { "s were" }
+        ));
+    }
     let late = analyzer.tcp_stats().late_packets;
     if late > 0 {
         notes.push(format!(
