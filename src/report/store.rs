@@ -53,8 +53,9 @@ fn encode(p: &Piece) -> Vec<u8> {
     b
 }
 
-/// Reads back what `encode` wrote (the file is ours; a short record is an I/O error, not a panic).
-fn decode(b: &[u8]) -> io::Result<Piece> {
+/// Reads back what `encode` wrote into `p`, reusing its strings' buffers (the file is ours; a short record is an
+/// I/O error, not a panic).
+fn decode_into(b: &[u8], p: &mut Piece) -> io::Result<()> {
     struct Cur<'a> {
         b: &'a [u8],
         pos: usize,
@@ -72,28 +73,39 @@ fn decode(b: &[u8]) -> io::Result<Piece> {
         fn u32(&mut self) -> io::Result<usize> {
             Ok(u32::from_le_bytes(self.take(4)?.try_into().map_err(|_| bad())?) as usize)
         }
-        fn string(&mut self) -> io::Result<String> {
+        fn string(&mut self, into: &mut String) -> io::Result<()> {
             let n = self.u32()?;
-            Ok(String::from_utf8_lossy(self.take(n)?).into_owned())
+            let bytes = self.take(n)?;
+            into.clear();
+            match std::str::from_utf8(bytes) {
+                Ok(s) => into.push_str(s),
+                Err(_) => into.push_str(&String::from_utf8_lossy(bytes)),
+            }
+            Ok(())
         }
     }
     let mut c = Cur { b, pos: 0 };
-    let id = u64::from_le_bytes(c.take(8)?.try_into().map_err(|_| bad())?);
-    let problem = c.take(1)?.first().copied().unwrap_or(0) != 0;
+    p.id = u64::from_le_bytes(c.take(8)?.try_into().map_err(|_| bad())?);
+    p.problem = c.take(1)?.first().copied().unwrap_or(0) != 0;
     let n = c.u32()?;
-    let mut cells = Vec::with_capacity(n.min(64));
-    for _ in 0..n {
-        cells.push(c.string()?);
+    p.cells.truncate(n);
+    for i in 0..n {
+        if i == p.cells.len() {
+            p.cells.push(String::new());
+        }
+        let cell = p.cells.get_mut(i).ok_or_else(bad)?;
+        c.string(cell)?;
     }
-    let detail = c.string()?;
-    let timeline = c.string()?;
-    Ok(Piece {
-        id,
-        problem,
-        cells,
-        detail,
-        timeline,
-    })
+    c.string(&mut p.detail)?;
+    c.string(&mut p.timeline)?;
+    Ok(())
+}
+
+#[cfg(test)]
+fn decode(b: &[u8]) -> io::Result<Piece> {
+    let mut p = Piece::default();
+    decode_into(b, &mut p)?;
+    Ok(p)
 }
 
 impl Store {
@@ -184,13 +196,24 @@ impl Pieces for Store {
         let Some(s) = self.spill.as_ref() else {
             return self.mem.iter().try_for_each(f);
         };
-        let mut r = s.reader.borrow_mut();
+        // The index is in id order; the file is in the order connections finished, which is nearly the same:
+        // read through a large buffer, seeking only where the order differs.
+        let mut file = s.reader.borrow_mut();
+        file.seek(SeekFrom::Start(0))?;
+        let mut r = io::BufReader::with_capacity(1 << 20, &mut *file);
+        let mut pos: u64 = 0;
         let mut buf = Vec::new();
+        let mut piece = Piece::default();
         for &(_, off, len) in &s.index {
-            r.seek(SeekFrom::Start(off))?;
+            if off != pos {
+                let delta = i64::try_from(off).unwrap_or(i64::MAX) - i64::try_from(pos).unwrap_or(i64::MAX);
+                r.seek_relative(delta)?;
+            }
             buf.resize(len as usize, 0);
             r.read_exact(&mut buf)?;
-            f(&decode(&buf)?)?;
+            pos = off.saturating_add(u64::from(len));
+            decode_into(&buf, &mut piece)?;
+            f(&piece)?;
         }
         Ok(())
     }
