@@ -3,7 +3,8 @@
 //! Time here is packet time. A connection that closed (FIN both ways, or RST) is kept for a linger period so
 //! late packets (the last ACK, a retransmitted FIN, a RST answering a FIN) still land in it; then its record is
 //! made and its state freed. Two lazy min-heaps drive this without scanning the table: one of closing
-//! deadlines, one of last activity (for idle eviction and for making room when the table is full).
+//! deadlines, one of last activity (for idle eviction and for making room when the table is full; built only
+//! once one of those is needed, as it orders the connections the same way whenever it is built).
 //!
 //! The hash is foldhash with a per-process random seed: fast on 4-tuples and not floodable by an attacker who
 //! chooses addresses and ports (a SYN flood is exactly that). A closed connection's 4-tuple stays in the same
@@ -71,20 +72,25 @@ pub struct TcpStats {
 
 /// How long a closed connection's 4-tuple is remembered after its record was made.
 const TOMBSTONE_TIME: Dur = Dur::from_secs(15);
+/// Expired tombstones are swept out at most this often (packet time); until then they are ignored.
+const SWEEP_EVERY: Dur = Dur::from_secs(1);
 
 /// The TCP stage. `S` consumes each connection's byte streams (the HTTP/2 analyzer); `F` makes one.
 pub struct Tracker<S, F> {
     cfg: TcpConfig,
     /// Open connections, and tombstones of connections that closed and were reported recently, with when: a
     /// late packet for one (a retransmitted FIN, a stray ACK) is counted instead of starting a phantom
-    /// connection. Tombstones are kept for `TOMBSTONE_TIME`.
+    /// connection. A tombstone counts for `TOMBSTONE_TIME`; expired ones are swept out now and then.
     conns: HashMap<Key, Slot<S>, foldhash::fast::RandomState>,
-    /// Open connections in `conns`.
+    /// Open connections in `conns`, and tombstones.
     open: usize,
+    tombs: usize,
+    last_sweep: Ts,
     closing: BinaryHeap<Reverse<(Ts, u64, Key)>>,
     activity: BinaryHeap<Reverse<(Ts, u64, Key)>>,
+    /// `activity` is kept up to date (idle eviction is on, or the table was full once).
+    activity_on: bool,
     done: Vec<(TcpRecord, S)>,
-    tombstone_order: std::collections::VecDeque<(Ts, Key)>,
     next_id: u64,
     now: Ts,
     make_sink: F,
@@ -94,13 +100,15 @@ pub struct Tracker<S, F> {
 impl<S: StreamSink, F: FnMut() -> S> Tracker<S, F> {
     pub fn new(cfg: TcpConfig, make_sink: F) -> Self {
         Tracker {
+            activity_on: cfg.idle_evict.is_some(),
             cfg,
             conns: HashMap::default(),
             open: 0,
+            tombs: 0,
+            last_sweep: Ts::ZERO,
             closing: BinaryHeap::new(),
             activity: BinaryHeap::new(),
             done: Vec::new(),
-            tombstone_order: std::collections::VecDeque::new(),
             next_id: 1,
             now: Ts::ZERO,
             make_sink,
@@ -151,11 +159,12 @@ impl<S: StreamSink, F: FnMut() -> S> Tracker<S, F> {
                 self.finalize(k, EndReason::Superseded);
             }
             // A late packet of a connection already reported closed; a SYN starts a new one on the 4-tuple.
-            Some(Slot::Closed(_)) if !syn_only => {
+            Some(Slot::Closed(at)) if !syn_only && at.plus(TOMBSTONE_TIME) > self.now => {
                 self.stats.late_packets = self.stats.late_packets.saturating_add(1);
                 return;
             }
-            Some(Slot::Closed(_)) | None => {}
+            Some(Slot::Closed(_)) => self.tombs = self.tombs.saturating_sub(1),
+            None => {}
         }
         self.make_room();
         let (client, server, roles) = roles(src, dst, seg);
@@ -163,11 +172,13 @@ impl<S: StreamSink, F: FnMut() -> S> Tracker<S, F> {
         self.next_id = self.next_id.saturating_add(1);
         let sink = (self.make_sink)();
         let conn = Box::new(Conn::new(id, client, server, roles, mark, &self.cfg, sink));
-        // Replaces the tombstone, if any (its entry in `tombstone_order` then finds a connection and is skipped).
+        // Replaces the tombstone, if any.
         self.conns.insert(k, Slot::Open(conn));
         self.open += 1;
-        self.activity.push(Reverse((mark.ts, id, k)));
-        self.compact_activity();
+        if self.activity_on {
+            self.activity.push(Reverse((mark.ts, id, k)));
+            self.compact_activity();
+        }
         self.stats.connections = self.stats.connections.saturating_add(1);
         self.stats.peak_connections = self.stats.peak_connections.max(self.open as u64);
         if let Some(Slot::Open(c)) = self.conns.get_mut(&k) {
@@ -224,7 +235,7 @@ impl<S: StreamSink, F: FnMut() -> S> Tracker<S, F> {
             return;
         }
         self.now = now;
-        self.expire_tombstones();
+        self.sweep_tombstones();
         while let Some(Reverse((deadline, id, k))) = self.closing.peek().copied() {
             if deadline > now {
                 break;
@@ -269,20 +280,31 @@ impl<S: StreamSink, F: FnMut() -> S> Tracker<S, F> {
     /// table when they outnumber the live ones, so it follows the open connections, not the file.
     fn compact_activity(&mut self) {
         if self.activity.len() > self.open.saturating_mul(2).saturating_add(4096) {
-            self.activity = self
-                .conns
-                .iter()
-                .filter_map(|(k, s)| match s {
-                    Slot::Open(c) => Some(Reverse((c.last.ts, c.id, *k))),
-                    Slot::Closed(_) => None,
-                })
-                .collect();
+            self.rebuild_activity();
         }
+    }
+
+    /// The activity heap from the table: each open connection once, with its last activity. Popping it gives
+    /// the same connections in the same order as the heap kept up to date (the least recently active first,
+    /// ties by id), so it can be built only when it is first needed.
+    fn rebuild_activity(&mut self) {
+        self.activity = self
+            .conns
+            .iter()
+            .filter_map(|(k, s)| match s {
+                Slot::Open(c) => Some(Reverse((c.last.ts, c.id, *k))),
+                Slot::Closed(_) => None,
+            })
+            .collect();
     }
 
     /// The table is full: report and drop the least recently active connection.
     fn make_room(&mut self) {
         while self.open >= self.cfg.max_connections.max(1) {
+            if !self.activity_on {
+                self.rebuild_activity();
+                self.activity_on = true;
+            }
             let Some(Reverse((last, id, k))) = self.activity.pop() else {
                 return;
             };
@@ -307,7 +329,7 @@ impl<S: StreamSink, F: FnMut() -> S> Tracker<S, F> {
             return;
         }
         let slot = if reason == EndReason::Closed {
-            self.tombstone_order.push_back((self.now, k));
+            self.tombs += 1;
             self.conns.insert(k, Slot::Closed(self.now))
         } else {
             self.conns.remove(&k)
@@ -319,16 +341,25 @@ impl<S: StreamSink, F: FnMut() -> S> Tracker<S, F> {
         }
     }
 
-    fn expire_tombstones(&mut self) {
-        while let Some(&(at, k)) = self.tombstone_order.front() {
-            if at.plus(TOMBSTONE_TIME) > self.now {
-                break;
-            }
-            self.tombstone_order.pop_front();
-            if matches!(self.conns.get(&k), Some(Slot::Closed(t)) if *t == at) {
-                self.conns.remove(&k);
-            }
+    /// Drops the expired tombstones, at most once a second of packet time and only when tombstones are a fair
+    /// share of the table (a sweep visits all of it): each tombstone is visited a bounded number of times, and
+    /// the table holds little more than the tombstones that still count.
+    fn sweep_tombstones(&mut self) {
+        if self.now < self.last_sweep.plus(SWEEP_EVERY) || self.tombs < (self.open / 2).max(1024) {
+            return;
         }
+        self.last_sweep = self.now;
+        let now = self.now;
+        let mut kept = 0;
+        self.conns.retain(|_, s| match s {
+            Slot::Open(_) => true,
+            Slot::Closed(at) => {
+                let keep = at.plus(TOMBSTONE_TIME) > now;
+                kept += usize::from(keep);
+                keep
+            }
+        });
+        self.tombs = kept;
     }
 
     /// Records of connections that ended since the last call.
