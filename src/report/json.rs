@@ -96,12 +96,23 @@ impl serde_json::ser::Formatter for Indented {
     }
 }
 
-/// serde's pretty JSON of `v`, every line after the first indented by `indent` spaces.
+/// serde's pretty JSON of `v`, every line after the first indented by `indent` spaces. Printed into a buffer
+/// kept for the next call, then copied into a string of its exact size (the pieces wait in memory, counted by
+/// their length).
 fn pretty_at<T: serde::Serialize>(v: &T, indent: usize) -> io::Result<String> {
-    let mut buf = Vec::with_capacity(4096);
-    let mut ser = serde_json::Serializer::with_formatter(&mut buf, Indented::new(indent));
-    v.serialize(&mut ser).map_err(io::Error::other)?;
-    String::from_utf8(buf).map_err(io::Error::other)
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    BUF.with_borrow_mut(|buf| {
+        buf.clear();
+        let mut ser = serde_json::Serializer::with_formatter(&mut *buf, Indented::new(indent));
+        v.serialize(&mut ser).map_err(io::Error::other)?;
+        let text = std::str::from_utf8(buf).map_err(io::Error::other)?.to_owned();
+        if buf.capacity() > 1 << 20 {
+            *buf = Vec::new();
+        }
+        Ok(text)
+    })
 }
 
 impl Renderer for Json {
@@ -138,7 +149,8 @@ impl Renderer for Json {
 
 impl Renderer for Ndjson {
     fn piece(&self, c: &ConnReport, _opts: &RenderOpts) -> Piece {
-        let detail = serde_json::to_string(c).unwrap_or_default();
+        let mut detail = serde_json::to_string(c).unwrap_or_default();
+        detail.shrink_to_fit();
         Piece {
             id: c.id,
             problem: c.is_problem(),
