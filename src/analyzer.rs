@@ -29,6 +29,19 @@ pub struct Finished {
     pub verdict: Verdict,
 }
 
+/// A connection the TCP stage let go of, before the stages after it: [`Ended::finish`] runs those (HTTP/2
+/// record, timeline, diagnosis), and may run on another thread than the packets.
+pub struct Ended {
+    tcp: TcpRecord,
+    sink: LazyH2,
+}
+
+impl Ended {
+    pub fn finish(self) -> Finished {
+        finish_one(self.tcp, self.sink.finish())
+    }
+}
+
 /// Packet counters of the whole run.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PacketStats {
@@ -185,14 +198,18 @@ impl Analyzer {
 
     /// Connections that ended since the last call, fully analysed, in the order they ended.
     pub fn take_finished(&mut self) -> Vec<Finished> {
+        self.take_ended().into_iter().map(Ended::finish).collect()
+    }
+
+    /// Connections that ended since the last call, in the order they ended, to be finished by the caller.
+    pub fn take_ended(&mut self) -> Vec<Ended> {
         let keep_frames = self.keep_frames;
         let mut out = Vec::new();
         for (tcp, mut sink) in self.tracker.drain_finished() {
             if keep_frames {
                 self.frames.extend(sink.drain_frames().into_iter().map(|f| (tcp.id, f)));
             }
-            let h2 = sink.finish();
-            out.push(finish_one(tcp, h2));
+            out.push(Ended { tcp, sink });
         }
         out
     }
@@ -212,6 +229,11 @@ impl Analyzer {
     /// The input ended: every open connection is finished and handed to `f` one at a time, in id order, so a
     /// capture ending with thousands of open connections never holds all their analyses at once.
     pub fn finish_each(&mut self, mut f: impl FnMut(Finished)) {
+        self.end_each(|e| f(e.finish()));
+    }
+
+    /// [`Analyzer::finish_each`], leaving each connection's finishing to `f`.
+    pub fn end_each(&mut self, mut f: impl FnMut(Ended)) {
         let end = self.stats.last.unwrap_or(Ts::ZERO);
         let keep_frames = self.keep_frames;
         let frames = &mut self.frames;
@@ -219,8 +241,7 @@ impl Analyzer {
             if keep_frames {
                 frames.extend(sink.drain_frames().into_iter().map(|fr| (tcp.id, fr)));
             }
-            let h2 = sink.finish();
-            f(finish_one(tcp, h2));
+            f(Ended { tcp, sink });
         });
     }
 

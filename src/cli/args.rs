@@ -100,6 +100,11 @@ pub struct Args {
     #[arg(long, value_name = "MIB", default_value_t = 16)]
     pub report_memory: usize,
 
+    /// Threads for reading a capture: 1 does everything on one; 2 reads and analyses the packets on one and
+    /// writes the report on the other. The output is the same. Default: 2 when the machine has two cores or more.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+
     /// Report and forget connections idle this long (seconds). Default: never for files, 7200 live.
     #[arg(long, value_name = "SECS")]
     pub idle_timeout: Option<f64>,
