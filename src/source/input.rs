@@ -451,6 +451,48 @@ mod tests {
         assert_eq!(b.fill(&mut r, 1).unwrap(), 0);
     }
 
+    /// The same walk (fills of various sizes, consumes within and past the buffer) through a plain input and a
+    /// read-ahead one gives the same bytes at the same offsets, across chunk boundaries and with records longer
+    /// than the room kept before each chunk.
+    #[test]
+    fn read_ahead_gives_the_same_bytes() {
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i ^ (i >> 9)) as u8).collect();
+        let path = std::env::temp_dir().join(format!("whoclosed-ahead-{}.bin", std::process::id()));
+        std::fs::write(&path, &data).unwrap();
+        // About 3.2 MB consumed in all: the end of the file is reached in the last steps.
+        let steps: Vec<(usize, u64)> = (0..140u64)
+            .map(|i| match i % 7 {
+                0 => (100_000, 7_000),
+                1 => (HEAD_ROOM + 5_000, 1),
+                2 => (9, 30_000),
+                3 => (40, 40),
+                4 => (1, 100_001),
+                5 => (20_000, 19_999),
+                _ => (16, 1500 + i),
+            })
+            .collect();
+        let walk = |ahead: bool| {
+            let mut input = open_input(&path).unwrap().input;
+            if ahead {
+                input = Input::Ahead(Box::new(Ahead::start(input, 100_000).unwrap()));
+            }
+            let mut b = RecBuf::new(READ_CHUNK);
+            let mut seen = Vec::new();
+            for &(need, skip) in &steps {
+                let n = b.fill(&mut input, need).unwrap();
+                seen.push((b.offset(), n.min(need), b.data().get(..n.min(need)).unwrap().to_vec()));
+                let dropped = b.consume(&mut input, skip).unwrap();
+                seen.push((b.offset(), dropped as usize, Vec::new()));
+            }
+            seen
+        };
+        let plain = walk(false);
+        assert_eq!(plain, walk(true));
+        assert_eq!(plain.last().map(|s| s.0), Some(data.len() as u64));
+        assert!(plain.iter().rev().nth(24).is_some_and(|s| s.0 < data.len() as u64));
+        let _ = std::fs::remove_file(&path);
+    }
+
     #[test]
     fn unknown_files_are_described() {
         assert!(describe_unknown(b"<!DOCTYPE html><html>").contains("HTML"));
