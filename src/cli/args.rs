@@ -96,8 +96,9 @@ pub struct Args {
     #[arg(long, value_name = "SECS", default_value_t = 1.0)]
     pub idle_gap: f64,
 
-    /// Memory for finished connections' report text before it goes to a temporary file (MiB).
-    #[arg(long, value_name = "MIB", default_value_t = 16)]
+    /// Memory for finished connections' report text (MiB): past it the text goes to a temporary file, in
+    /// connection order as far as this much memory can sort it.
+    #[arg(long, value_name = "MIB", default_value_t = 4)]
     pub report_memory: usize,
 
     /// Threads for reading a capture: 1 does everything on one; 2 reads and analyses the packets on one and
