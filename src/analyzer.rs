@@ -32,13 +32,13 @@ pub struct Finished {
 /// A connection the TCP stage let go of, before the stages after it: [`Ended::finish`] runs those (HTTP/2
 /// record, timeline, diagnosis), and may run on another thread than the packets.
 pub struct Ended {
-    tcp: TcpRecord,
+    tcp: Box<TcpRecord>,
     sink: LazyH2,
 }
 
 impl Ended {
     pub fn finish(self) -> Finished {
-        finish_one(self.tcp, self.sink.finish())
+        finish_one(*self.tcp, self.sink.finish())
     }
 }
 
@@ -204,8 +204,9 @@ impl Analyzer {
     /// Connections that ended since the last call, in the order they ended, to be finished by the caller.
     pub fn take_ended(&mut self) -> Vec<Ended> {
         let keep_frames = self.keep_frames;
-        let mut out = Vec::new();
-        for (tcp, mut sink) in self.tracker.drain_finished() {
+        let done = self.tracker.take_done();
+        let mut out = Vec::with_capacity(done.len());
+        for (tcp, mut sink) in done {
             if keep_frames {
                 self.frames.extend(sink.drain_frames().into_iter().map(|f| (tcp.id, f)));
             }
@@ -241,7 +242,10 @@ impl Analyzer {
             if keep_frames {
                 frames.extend(sink.drain_frames().into_iter().map(|fr| (tcp.id, fr)));
             }
-            f(Ended { tcp, sink });
+            f(Ended {
+                tcp: Box::new(tcp),
+                sink,
+            });
         });
     }
 

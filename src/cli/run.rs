@@ -92,8 +92,9 @@ pub fn run(cfg: &Config, inputs: &[std::path::PathBuf]) -> Result<(), CliError> 
             frames.write(&mut out, &batch, &cfg.selection.conns)?;
         }
         if n % BATCH_PACKETS == 0 {
-            for f in analyzer.take_finished() {
-                out_set.add(&f, multi_file, renderer.as_ref())?;
+            // Finished one at a time: after a jump in packet time thousands of connections end together.
+            for e in analyzer.take_ended() {
+                out_set.add(&e.finish(), multi_file, renderer.as_ref())?;
             }
             progress.update(src.as_ref());
         }
@@ -126,6 +127,9 @@ pub fn run(cfg: &Config, inputs: &[std::path::PathBuf]) -> Result<(), CliError> 
 
 /// Packets between two collections of the connections that ended (and progress bar updates).
 const BATCH_PACKETS: u64 = 4096;
+/// Packets between two handovers of ended connections to the report thread: small batches keep few connections
+/// waiting between the threads.
+const HANDOVER_PACKETS: u64 = 1024;
 /// Connections per message to the report thread when the input has ended.
 const END_BATCH: usize = 64;
 /// Messages waiting for the report thread, at most: the packet thread blocks when it is that far ahead.
@@ -180,12 +184,14 @@ fn run_threaded(cfg: &Config, inputs: &[std::path::PathBuf]) -> Result<(), CliEr
             }
             analyzer.packet(&pkt);
             n += 1;
-            if n % BATCH_PACKETS == 0 {
+            if n % HANDOVER_PACKETS == 0 {
                 let batch = analyzer.take_ended();
                 if !batch.is_empty() && tx.send(ToReport::Ended(batch)).is_err() {
                     break;
                 }
-                progress.update(src.as_ref());
+                if n % BATCH_PACKETS == 0 {
+                    progress.update(src.as_ref());
+                }
             }
         }
         let mut batch = Vec::with_capacity(END_BATCH);

@@ -90,7 +90,9 @@ pub struct Tracker<S, F> {
     activity: BinaryHeap<Reverse<(Ts, u64, Key)>>,
     /// `activity` is kept up to date (idle eviction is on, or the table was full once).
     activity_on: bool,
-    done: Vec<(TcpRecord, S)>,
+    /// Records of connections that ended since the last collection; boxed, as thousands may end at once (a
+    /// jump in packet time) and a vector of them inline would be one block of tens of MB.
+    done: Vec<(Box<TcpRecord>, S)>,
     next_id: u64,
     now: Ts,
     make_sink: F,
@@ -202,6 +204,7 @@ impl<S: StreamSink, F: FnMut() -> S> Tracker<S, F> {
         let was_closing = c.closing;
         c.segment(dir, ip, seg, mark, cfg);
         if c.closing && !was_closing {
+            c.shrink();
             let deadline = c.last.ts.plus(cfg.linger);
             closing.push(Reverse((deadline, c.id, k)));
         }
@@ -337,7 +340,8 @@ impl<S: StreamSink, F: FnMut() -> S> Tracker<S, F> {
         if let Some(Slot::Open(c)) = slot {
             self.open = self.open.saturating_sub(1);
             let until = self.now.max(c.last.ts);
-            self.done.push((*c).finish(reason, until));
+            let (r, s) = (*c).finish(reason, until);
+            self.done.push((Box::new(r), s));
         }
     }
 
@@ -363,8 +367,14 @@ impl<S: StreamSink, F: FnMut() -> S> Tracker<S, F> {
     }
 
     /// Records of connections that ended since the last call.
-    pub fn drain_finished(&mut self) -> std::vec::Drain<'_, (TcpRecord, S)> {
-        self.done.drain(..)
+    pub fn drain_finished(&mut self) -> impl Iterator<Item = (TcpRecord, S)> + '_ {
+        self.done.drain(..).map(|(r, s)| (*r, s))
+    }
+
+    /// Records of connections that ended since the last call, taken with their vector: after a jump in packet
+    /// time thousands end at once, and a vector drained in place would keep room for that many for good.
+    pub fn take_done(&mut self) -> Vec<(Box<TcpRecord>, S)> {
+        std::mem::take(&mut self.done)
     }
 
     /// The input ended (end of file, or a live run stopping): every connection still tracked is finished, in id
@@ -372,7 +382,7 @@ impl<S: StreamSink, F: FnMut() -> S> Tracker<S, F> {
     pub fn finish_each(&mut self, end: Ts, mut f: impl FnMut(TcpRecord, S)) {
         self.now = self.now.max(end);
         for (r, s) in self.done.drain(..) {
-            f(r, s);
+            f(*r, s);
         }
         let mut keys: Vec<(u64, Key)> = self
             .conns
@@ -405,7 +415,7 @@ impl<S: StreamSink, F: FnMut() -> S> Tracker<S, F> {
     /// [`Tracker::finish_each`], collecting the records.
     pub fn finish_all(&mut self, end: Ts) {
         let mut out = Vec::new();
-        self.finish_each(end, |r, s| out.push((r, s)));
+        self.finish_each(end, |r, s| out.push((Box::new(r), s)));
         self.done = out;
     }
 }
