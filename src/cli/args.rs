@@ -101,8 +101,9 @@ pub struct Args {
     #[arg(long, value_name = "MIB", default_value_t = 4)]
     pub report_memory: usize,
 
-    /// Threads for reading a capture: 1 does everything on one; 2 reads and analyses the packets on one and
-    /// writes the report on the other. The output is the same. Default: 2 when the machine has two cores or more.
+    /// Threads for reading a capture: 1 does everything on one; 2 analyses the packets on one and writes the
+    /// report on the other; 3 also reads the file ahead on a third (the default with two cores or more). The
+    /// output is the same.
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 

@@ -41,7 +41,7 @@ pub struct Config {
     pub progress: bool,
     /// Bytes of rendered report kept in memory before spilling to a temporary file.
     pub report_memory: usize,
-    /// Threads of an offline run (at least 1).
+    /// Threads of an offline run (at least 1; 3 and more: packets, report and read-ahead).
     pub threads: usize,
 }
 
@@ -146,7 +146,9 @@ impl Config {
         let threads = match a.threads {
             Some(0) => return Err(CliError::Usage("--threads must be at least 1".into())),
             Some(n) => n,
-            None => std::thread::available_parallelism().map_or(1, |n| n.get().min(2)),
+            // Two cores are enough for all three: the reading thread mostly waits for the kernel's copy.
+            None if std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2) => 3,
+            None => 1,
         };
         let mut settings = Settings::default();
         settings.tcp.max_connections = a.max_connections;
