@@ -8,7 +8,7 @@ use crate::decode::{Decoder, Transport};
 use crate::diagnose::{self, Verdict};
 use crate::http2::{AppProtocol, FrameRecord, H2Config, H2Record, StreamAnalyzer};
 use crate::source::Packet;
-use crate::tcp::{Mark, TcpConfig, TcpRecord, TcpStats, Tracker};
+use crate::tcp::{Dir, Mark, SegMeta, StreamSink, TcpConfig, TcpRecord, TcpStats, Tracker};
 use crate::timeline::{self, Timeline};
 use crate::ts::Ts;
 use std::net::SocketAddr;
@@ -29,6 +29,19 @@ pub struct Finished {
     pub verdict: Verdict,
 }
 
+/// A connection the TCP stage let go of, before the stages after it: [`Ended::finish`] runs those (HTTP/2
+/// record, timeline, diagnosis), and may run on another thread than the packets.
+pub struct Ended {
+    tcp: Box<TcpRecord>,
+    sink: LazyH2,
+}
+
+impl Ended {
+    pub fn finish(self) -> Finished {
+        finish_one(*self.tcp, self.sink.finish())
+    }
+}
+
 /// Packet counters of the whole run.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PacketStats {
@@ -43,14 +56,105 @@ pub struct PacketStats {
 /// The HTTP/2 analyzer of one connection, allocated when its first payload byte arrives and freed as soon as it
 /// has decided the stream is not HTTP/2 (keeping only its small record): most connections of a busy capture
 /// (refused, probes, HTTP/1, TLS) never need it for long, and memory follows the connections open at once.
+///
+/// A few bytes from one side only (a request the server never answered, thousands of them lingering at once)
+/// are held as they came, calls and all, and the analyzer is made when more come, when the other side speaks,
+/// or at the end: it then gets the same calls in the same order, so it ends the same.
 pub struct LazyH2 {
     cfg: std::sync::Arc<H2Config>,
     inner: Option<Box<StreamAnalyzer>>,
     /// An analyzer that finished early: its record, or nothing when it only said "not HTTP/2".
     done: Option<Option<Box<H2Record>>>,
+    held: Option<Box<Held>>,
+    /// Whether calls may be held (always, but in the test that compares with an analyzer made at once).
+    hold: bool,
 }
 
+/// Stream calls held before the analyzer is made.
+#[derive(Default)]
+struct Held {
+    calls: Vec<HeldCall>,
+    bytes: Vec<u8>,
+}
+
+#[derive(Clone, Copy)]
+enum HeldCall {
+    /// `len` bytes of `Held::bytes` (after those of the calls before).
+    Data {
+        dir: Dir,
+        len: u32,
+        meta: SegMeta,
+    },
+    Gap {
+        dir: Dir,
+        missing: u64,
+        meta: SegMeta,
+    },
+    End {
+        dir: Dir,
+        meta: SegMeta,
+    },
+}
+
+/// The most bytes and calls held before the analyzer is made (it takes ~2.5 KiB).
+const HOLD_BYTES: usize = 512;
+const HOLD_CALLS: usize = 8;
+
 impl LazyH2 {
+    /// Whether a data or gap call for `dir` may be held (nothing made yet, one side only, little).
+    fn may_hold(&self, dir: Dir, bytes: usize) -> bool {
+        if !self.hold || self.inner.is_some() || self.done.is_some() || self.cfg.keep_frames {
+            return false;
+        }
+        let Some(h) = self.held.as_deref() else {
+            return bytes <= HOLD_BYTES;
+        };
+        h.calls.len() < HOLD_CALLS
+            && h.bytes.len().saturating_add(bytes) <= HOLD_BYTES
+            && h.calls.iter().all(|c| match *c {
+                HeldCall::Data { dir: d, .. } | HeldCall::Gap { dir: d, .. } => d == dir,
+                HeldCall::End { .. } => true,
+            })
+    }
+
+    /// Makes the analyzer and hands it the held calls.
+    fn release(&mut self) {
+        let Some(h) = self.held.take() else { return };
+        let mut at = 0usize;
+        for c in h.calls {
+            match c {
+                HeldCall::Data { dir, len, meta } => {
+                    let end = at.saturating_add(len as usize);
+                    let data = h.bytes.get(at..end).unwrap_or_default();
+                    at = end;
+                    self.data(dir, data, meta);
+                }
+                HeldCall::Gap { dir, missing, meta } => self.gap(dir, missing, meta),
+                HeldCall::End { dir, meta } => self.end(dir, meta),
+            }
+        }
+    }
+
+    fn data(&mut self, dir: Dir, data: &[u8], meta: SegMeta) {
+        if let Some(a) = self.get() {
+            a.on_data(dir, data, meta);
+            self.settle();
+        }
+    }
+
+    fn gap(&mut self, dir: Dir, missing: u64, meta: SegMeta) {
+        if let Some(a) = self.get() {
+            a.on_gap(dir, missing, meta);
+            self.settle();
+        }
+    }
+
+    fn end(&mut self, dir: Dir, meta: SegMeta) {
+        if let Some(a) = self.inner.as_mut() {
+            a.on_end(dir, meta);
+        }
+    }
+
     fn get(&mut self) -> Option<&mut StreamAnalyzer> {
         if self.done.is_some() {
             return None;
@@ -82,13 +186,15 @@ impl LazyH2 {
     }
 
     fn drain_frames(&mut self) -> Vec<FrameRecord> {
+        self.release();
         self.inner
             .as_mut()
             .map(|a| a.drain_frames().collect())
             .unwrap_or_default()
     }
 
-    fn finish(self) -> H2Record {
+    fn finish(mut self) -> H2Record {
+        self.release();
         match (self.done, self.inner) {
             (Some(Some(r)), _) => *r,
             (Some(None), _) => H2Record {
@@ -101,22 +207,36 @@ impl LazyH2 {
     }
 }
 
-impl crate::tcp::StreamSink for LazyH2 {
-    fn on_data(&mut self, dir: crate::tcp::Dir, data: &[u8], meta: crate::tcp::SegMeta) {
-        if let Some(a) = self.get() {
-            a.on_data(dir, data, meta);
-            self.settle();
+impl StreamSink for LazyH2 {
+    fn on_data(&mut self, dir: Dir, data: &[u8], meta: SegMeta) {
+        if self.may_hold(dir, data.len()) {
+            let h = self.held.get_or_insert_with(Box::default);
+            h.bytes.extend_from_slice(data);
+            let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
+            h.calls.push(HeldCall::Data { dir, len, meta });
+            return;
         }
+        self.release();
+        self.data(dir, data, meta);
     }
-    fn on_gap(&mut self, dir: crate::tcp::Dir, missing: u64, meta: crate::tcp::SegMeta) {
-        if let Some(a) = self.get() {
-            a.on_gap(dir, missing, meta);
-            self.settle();
+    fn on_gap(&mut self, dir: Dir, missing: u64, meta: SegMeta) {
+        if self.may_hold(dir, 0) {
+            let h = self.held.get_or_insert_with(Box::default);
+            h.calls.push(HeldCall::Gap { dir, missing, meta });
+            return;
         }
+        self.release();
+        self.gap(dir, missing, meta);
     }
-    fn on_end(&mut self, dir: crate::tcp::Dir, meta: crate::tcp::SegMeta) {
-        if let Some(a) = self.inner.as_mut() {
-            a.on_end(dir, meta);
+    fn on_end(&mut self, dir: Dir, meta: SegMeta) {
+        // With nothing held or made, there is nothing to end (as for an analyzer never made).
+        match self.held.as_deref_mut() {
+            Some(h) if h.calls.len() < HOLD_CALLS => h.calls.push(HeldCall::End { dir, meta }),
+            Some(_) => {
+                self.release();
+                self.end(dir, meta);
+            }
+            None => self.end(dir, meta),
         }
     }
 }
@@ -139,6 +259,8 @@ impl Analyzer {
             cfg: std::sync::Arc::clone(&h2),
             inner: None,
             done: None,
+            held: None,
+            hold: true,
         });
         Analyzer {
             decoder: Decoder::new(),
@@ -185,14 +307,19 @@ impl Analyzer {
 
     /// Connections that ended since the last call, fully analysed, in the order they ended.
     pub fn take_finished(&mut self) -> Vec<Finished> {
+        self.take_ended().into_iter().map(Ended::finish).collect()
+    }
+
+    /// Connections that ended since the last call, in the order they ended, to be finished by the caller.
+    pub fn take_ended(&mut self) -> Vec<Ended> {
         let keep_frames = self.keep_frames;
-        let mut out = Vec::new();
-        for (tcp, mut sink) in self.tracker.drain_finished() {
+        let done = self.tracker.take_done();
+        let mut out = Vec::with_capacity(done.len());
+        for (tcp, mut sink) in done {
             if keep_frames {
                 self.frames.extend(sink.drain_frames().into_iter().map(|f| (tcp.id, f)));
             }
-            let h2 = sink.finish();
-            out.push(finish_one(tcp, h2));
+            out.push(Ended { tcp, sink });
         }
         out
     }
@@ -212,6 +339,11 @@ impl Analyzer {
     /// The input ended: every open connection is finished and handed to `f` one at a time, in id order, so a
     /// capture ending with thousands of open connections never holds all their analyses at once.
     pub fn finish_each(&mut self, mut f: impl FnMut(Finished)) {
+        self.end_each(|e| f(e.finish()));
+    }
+
+    /// [`Analyzer::finish_each`], leaving each connection's finishing to `f`.
+    pub fn end_each(&mut self, mut f: impl FnMut(Ended)) {
         let end = self.stats.last.unwrap_or(Ts::ZERO);
         let keep_frames = self.keep_frames;
         let frames = &mut self.frames;
@@ -219,8 +351,10 @@ impl Analyzer {
             if keep_frames {
                 frames.extend(sink.drain_frames().into_iter().map(|fr| (tcp.id, fr)));
             }
-            let h2 = sink.finish();
-            f(finish_one(tcp, h2));
+            f(Ended {
+                tcp: Box::new(tcp),
+                sink,
+            });
         });
     }
 
@@ -254,5 +388,79 @@ pub fn finish_one(tcp: TcpRecord, h2: H2Record) -> Finished {
         h2,
         timeline,
         verdict,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lazy(hold: bool) -> LazyH2 {
+        LazyH2 {
+            cfg: std::sync::Arc::new(H2Config::default()),
+            inner: None,
+            done: None,
+            held: None,
+            hold,
+        }
+    }
+
+    /// Holding calls changes nothing: the same calls give the same record as an analyzer made at the first.
+    #[test]
+    fn held_calls_give_the_same_record() {
+        let mut settings = vec![0, 0, 6, 4, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 100];
+        let mut h2 = crate::http2::detect::PREFACE.to_vec();
+        h2.append(&mut settings.clone());
+        settings[4] = 1; // ACK: a wrong length for it
+        let starts: [&[u8]; 7] = [
+            b"GET /7 HTTP/1.0\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc",
+            &[0x16, 0x03, 0x01, 0x00, 0x05, 1, 2, 3, 4, 5],
+            &h2,
+            &settings,
+            &[0x55; 700],
+        ];
+        let mut x: u64 = 0x1234_5678_9abc_def1;
+        let mut next = move |m: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % m
+        };
+        for round in 0..3000 {
+            let mut calls = Vec::new();
+            for _ in 0..1 + next(6) {
+                let dir = if next(3) == 0 { Dir::ToClient } else { Dir::ToServer };
+                let meta = SegMeta {
+                    at: crate::source::PacketRef {
+                        file: 0,
+                        frame: calls.len() as u64 + 1,
+                    },
+                    ts: Ts::from_nanos(calls.len() as i64),
+                };
+                match next(8) {
+                    0 => calls.push((dir, None, next(3000), meta)),
+                    1 => calls.push((dir, None, u64::MAX, meta)),
+                    _ => {
+                        let src = starts[next(starts.len() as u64) as usize];
+                        let cut = 1 + next(src.len() as u64) as usize;
+                        calls.push((dir, Some(src[..cut].to_vec()), 0, meta));
+                    }
+                }
+            }
+            let mut a = lazy(true);
+            let mut b = lazy(false);
+            for (dir, data, n, meta) in &calls {
+                for l in [&mut a, &mut b] {
+                    match (data, *n) {
+                        (Some(d), _) => l.on_data(*dir, d, *meta),
+                        (None, u64::MAX) => l.on_end(*dir, *meta),
+                        (None, missing) => l.on_gap(*dir, missing, *meta),
+                    }
+                }
+            }
+            assert_eq!(a.finish(), b.finish(), "round {round}");
+        }
     }
 }

@@ -96,9 +96,16 @@ pub struct Args {
     #[arg(long, value_name = "SECS", default_value_t = 1.0)]
     pub idle_gap: f64,
 
-    /// Memory for finished connections' report text before it goes to a temporary file (MiB).
-    #[arg(long, value_name = "MIB", default_value_t = 16)]
+    /// Memory for finished connections' report text (MiB): past it the text goes to a temporary file, in
+    /// connection order as far as this much memory can sort it.
+    #[arg(long, value_name = "MIB", default_value_t = 4)]
     pub report_memory: usize,
+
+    /// Threads for reading a capture: 1 does everything on one; 2 analyses the packets on one and writes the
+    /// report on the other; 3 also reads the file ahead on a third (the default with two cores or more). The
+    /// output is the same.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
 
     /// Report and forget connections idle this long (seconds). Default: never for files, 7200 live.
     #[arg(long, value_name = "SECS")]

@@ -41,6 +41,8 @@ pub struct Config {
     pub progress: bool,
     /// Bytes of rendered report kept in memory before spilling to a temporary file.
     pub report_memory: usize,
+    /// Threads of an offline run (at least 1; 3 and more: packets, report and read-ahead).
+    pub threads: usize,
 }
 
 fn secs(name: &str, v: f64) -> Result<Dur, CliError> {
@@ -141,6 +143,13 @@ impl Config {
         if a.max_connections == 0 {
             return Err(CliError::Usage("--max-connections must be at least 1".into()));
         }
+        let threads = match a.threads {
+            Some(0) => return Err(CliError::Usage("--threads must be at least 1".into())),
+            Some(n) => n,
+            // Two cores are enough for all three: the reading thread mostly waits for the kernel's copy.
+            None if std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2) => 3,
+            None => 1,
+        };
         let mut settings = Settings::default();
         settings.tcp.max_connections = a.max_connections;
         settings.tcp.linger = secs("linger", a.linger)?;
@@ -184,6 +193,7 @@ impl Config {
             color,
             progress: !a.quiet && std::io::stderr().is_terminal(),
             report_memory: a.report_memory.saturating_mul(1024 * 1024),
+            threads,
         })
     }
 }

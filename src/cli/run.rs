@@ -2,7 +2,7 @@
 
 use super::CliError;
 use super::config::Config;
-use crate::analyzer::{Analyzer, Finished};
+use crate::analyzer::{Analyzer, Ended, Finished};
 use crate::http2::FrameRecord;
 use crate::report::{self, ConnReport, Format, RenderOpts, TimeFmt, rfc3339};
 use crate::source::{self, PacketSource};
@@ -64,6 +64,9 @@ pub fn run(cfg: &Config, inputs: &[std::path::PathBuf]) -> Result<(), CliError> 
     if !cfg.frames && crate::vantage::is_vantage_pair(inputs) {
         return run_pair(cfg, inputs);
     }
+    if !cfg.frames && cfg.threads >= 2 {
+        return run_threaded(cfg, inputs);
+    }
     let mut src = source::open(inputs)?;
     let mut analyzer = Analyzer::new(cfg.settings.clone());
     let multi_file = inputs.len() > 1;
@@ -88,9 +91,10 @@ pub fn run(cfg: &Config, inputs: &[std::path::PathBuf]) -> Result<(), CliError> 
             let batch = analyzer.take_frames();
             frames.write(&mut out, &batch, &cfg.selection.conns)?;
         }
-        if n % 4096 == 0 {
-            for f in analyzer.take_finished() {
-                out_set.add(&f, multi_file, renderer.as_ref())?;
+        if n % BATCH_PACKETS == 0 {
+            // Finished one at a time: after a jump in packet time thousands of connections end together.
+            for e in analyzer.take_ended() {
+                out_set.add(&e.finish(), multi_file, renderer.as_ref())?;
             }
             progress.update(src.as_ref());
         }
@@ -107,17 +111,7 @@ pub fn run(cfg: &Config, inputs: &[std::path::PathBuf]) -> Result<(), CliError> 
         return Err(e);
     }
     progress.finish();
-    let warnings: Vec<String> = src.take_warnings().into_iter().map(|w| w.to_string()).collect();
-    if analyzer.packet_stats().packets == 0 && !warnings.is_empty() {
-        // One line: the damage is the error, not also a warning.
-        return Err(CliError::Nothing(format!(
-            "nothing could be analysed: {}",
-            warnings.join("; ")
-        )));
-    }
-    for w in &warnings {
-        eprintln!("whoclosed: warning: {w}");
-    }
+    let warnings = input_warnings(&analyzer, src.as_mut())?;
     if cfg.frames {
         let batch = analyzer.take_frames();
         frames.write(&mut out, &batch, &cfg.selection.conns)?;
@@ -129,6 +123,121 @@ pub fn run(cfg: &Config, inputs: &[std::path::PathBuf]) -> Result<(), CliError> 
     out_set.finish(&capture, renderer.as_ref(), &mut out)?;
     out.flush()?;
     Ok(())
+}
+
+/// Packets between two collections of the connections that ended (and progress bar updates).
+const BATCH_PACKETS: u64 = 4096;
+/// Packets between two handovers of ended connections to the report thread: small batches keep few connections
+/// waiting between the threads.
+const HANDOVER_PACKETS: u64 = 1024;
+/// Connections per message to the report thread when the input has ended.
+const END_BATCH: usize = 64;
+/// Messages waiting for the report thread, at most: the packet thread blocks when it is that far ahead.
+const QUEUE: usize = 2;
+
+/// What the packet thread tells the report thread.
+enum ToReport {
+    /// The first packet's time (the origin of relative times), before any connection.
+    Start(Ts),
+    /// Connections that ended, in the order they ended.
+    Ended(Vec<Ended>),
+}
+
+/// An offline run on two threads: this one reads and analyses the packets (source, decode, TCP, HTTP/2) and
+/// hands each batch of ended connections on; the report thread finishes them (timeline, diagnosis) and renders
+/// their pieces. It gets the connections in the order a one-thread run handles them and does the same with
+/// them, so the output is the same bytes.
+fn run_threaded(cfg: &Config, inputs: &[std::path::PathBuf]) -> Result<(), CliError> {
+    let mut src = source::open_with(
+        inputs,
+        source::OpenOptions {
+            read_ahead: cfg.threads >= 3,
+        },
+    )?;
+    let mut analyzer = Analyzer::new(cfg.settings.clone());
+    let multi_file = inputs.len() > 1;
+    let mut progress = Progress::new(cfg.progress);
+    let out_set = std::thread::scope(|scope| -> Result<Output<'_>, CliError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<ToReport>(QUEUE);
+        let report = std::thread::Builder::new()
+            .name("whoclosed-report".into())
+            .spawn_scoped(scope, move || -> Result<Output<'_>, CliError> {
+                let renderer = report::renderer(cfg.format);
+                let mut out_set = Output::new(cfg);
+                for msg in rx {
+                    match msg {
+                        ToReport::Start(ts) => out_set.start(ts),
+                        ToReport::Ended(batch) => {
+                            for e in batch {
+                                out_set.add(&e.finish(), multi_file, renderer.as_ref())?;
+                            }
+                        }
+                    }
+                }
+                Ok(out_set)
+            })?;
+        // A send fails only when the report thread stopped (on an error, returned by `join` below).
+        let mut n: u64 = 0;
+        while let Some(pkt) = src.next_packet() {
+            if n == 0 && tx.send(ToReport::Start(pkt.ts)).is_err() {
+                break;
+            }
+            analyzer.packet(&pkt);
+            n += 1;
+            if n % HANDOVER_PACKETS == 0 {
+                let batch = analyzer.take_ended();
+                if !batch.is_empty() && tx.send(ToReport::Ended(batch)).is_err() {
+                    break;
+                }
+                if n % BATCH_PACKETS == 0 {
+                    progress.update(src.as_ref());
+                }
+            }
+        }
+        let mut batch = Vec::with_capacity(END_BATCH);
+        analyzer.end_each(|e| {
+            batch.push(e);
+            if batch.len() >= END_BATCH {
+                let _ = tx.send(ToReport::Ended(std::mem::replace(
+                    &mut batch,
+                    Vec::with_capacity(END_BATCH),
+                )));
+            }
+        });
+        if !batch.is_empty() {
+            let _ = tx.send(ToReport::Ended(batch));
+        }
+        drop(tx);
+        match report.join() {
+            Ok(r) => r,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })?;
+    progress.finish();
+    let warnings = input_warnings(&analyzer, src.as_mut())?;
+    let stdout = io::stdout();
+    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    let renderer = report::renderer(cfg.format);
+    let capture = capture_out(&analyzer, src.files(), warnings);
+    out_set.finish(&capture, renderer.as_ref(), &mut out)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// The inputs' warnings, printed on standard error; an error when they are all there is (nothing analysed).
+fn input_warnings(analyzer: &Analyzer, src: &mut dyn PacketSource) -> Result<Vec<String>, CliError> {
+    let warnings: Vec<String> = src.take_warnings().into_iter().map(|w| w.to_string()).collect();
+    if analyzer.packet_stats().packets == 0 && !warnings.is_empty() {
+        // One line: the damage is the error, not also a warning.
+        return Err(CliError::Nothing(format!(
+            "nothing could be analysed: {}",
+            warnings.join("; ")
+        )));
+    }
+    for w in &warnings {
+        eprintln!("whoclosed: warning: {w}");
+    }
+    Ok(warnings)
 }
 
 /// The report being gathered: each selected connection's rendered piece and the summary's inputs.

@@ -2,6 +2,8 @@
 //!
 //! The document is written by hand around serde's pretty output of each part, so that connections can be
 //! serialized one at a time as they finish; the result is byte for byte what serde would print for the whole.
+//! Each part is printed by [`Indented`], serde_json's pretty formatter with the part's depth in the document
+//! added to every line it starts (rather than printing the part at depth 0 and re-indenting the text).
 
 use super::{ConnReport, Head, Piece, Pieces, RenderOpts, Renderer};
 use std::io::{self, Write};
@@ -9,11 +11,108 @@ use std::io::{self, Write};
 pub struct Json;
 pub struct Ndjson;
 
-/// serde's pretty JSON of `v`, every line after the first indented by `indent` spaces.
+/// Spaces to indent with, written a slice at a time.
+const SPACES: &[u8; 64] = b"                                                                ";
+
+/// serde_json's `PrettyFormatter` (two spaces a level) whose lines after the first start `base` spaces further
+/// in: the output of a value nested `base / 2` levels deep in a pretty-printed document.
+struct Indented {
+    base: usize,
+    level: usize,
+    has_value: bool,
+}
+
+impl Indented {
+    fn new(base: usize) -> Indented {
+        Indented {
+            base,
+            level: 0,
+            has_value: false,
+        }
+    }
+
+    /// A line break and the current indentation.
+    fn newline<W: ?Sized + Write>(&self, w: &mut W, lead: &[u8]) -> io::Result<()> {
+        w.write_all(lead)?;
+        let mut n = self.base.saturating_add(self.level.saturating_mul(2));
+        while n > 0 {
+            let k = n.min(SPACES.len());
+            w.write_all(SPACES.get(..k).unwrap_or_default())?;
+            n -= k;
+        }
+        Ok(())
+    }
+}
+
+impl serde_json::ser::Formatter for Indented {
+    fn begin_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.level += 1;
+        self.has_value = false;
+        w.write_all(b"[")
+    }
+
+    fn end_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.level = self.level.saturating_sub(1);
+        if self.has_value {
+            self.newline(w, b"\n")?;
+        }
+        w.write_all(b"]")
+    }
+
+    fn begin_array_value<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.newline(w, if first { b"\n" } else { b",\n" })
+    }
+
+    fn end_array_value<W: ?Sized + Write>(&mut self, _w: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+
+    fn begin_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.level += 1;
+        self.has_value = false;
+        w.write_all(b"{")
+    }
+
+    fn end_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.level = self.level.saturating_sub(1);
+        if self.has_value {
+            self.newline(w, b"\n")?;
+        }
+        w.write_all(b"}")
+    }
+
+    fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.newline(w, if first { b"\n" } else { b",\n" })
+    }
+
+    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(b": ")
+    }
+
+    fn end_object_value<W: ?Sized + Write>(&mut self, _w: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+}
+
+/// serde's pretty JSON of `v`, every line after the first indented by `indent` spaces. Printed into a buffer
+/// kept for the next call, then copied into a string of its exact size (the pieces wait in memory, counted by
+/// their length).
 fn pretty_at<T: serde::Serialize>(v: &T, indent: usize) -> io::Result<String> {
-    let text = serde_json::to_string_pretty(v).map_err(io::Error::other)?;
-    let pad = " ".repeat(indent);
-    Ok(text.replace('\n', &format!("\n{pad}")))
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    BUF.with_borrow_mut(|buf| {
+        buf.clear();
+        let mut ser = serde_json::Serializer::with_formatter(&mut *buf, Indented::new(indent));
+        v.serialize(&mut ser).map_err(io::Error::other)?;
+        let text = std::str::from_utf8(buf).map_err(io::Error::other)?.to_owned();
+        if buf.capacity() > 1 << 20 {
+            *buf = Vec::new();
+        }
+        Ok(text)
+    })
 }
 
 impl Renderer for Json {
@@ -50,7 +149,8 @@ impl Renderer for Json {
 
 impl Renderer for Ndjson {
     fn piece(&self, c: &ConnReport, _opts: &RenderOpts) -> Piece {
-        let detail = serde_json::to_string(c).unwrap_or_default();
+        let mut detail = serde_json::to_string(c).unwrap_or_default();
+        detail.shrink_to_fit();
         Piece {
             id: c.id,
             problem: c.is_problem(),
@@ -64,5 +164,51 @@ impl Renderer for Ndjson {
             out.write_all(p.detail.as_bytes())?;
             out.write_all(b"\n")
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Serialize)]
+    struct Sample {
+        a: u32,
+        text: &'static str,
+        empty: Vec<u8>,
+        empty_map: std::collections::BTreeMap<String, u8>,
+        list: Vec<Vec<u32>>,
+        nested: Option<Box<Sample>>,
+        f: f64,
+    }
+
+    fn sample() -> Sample {
+        Sample {
+            a: 1,
+            text: "line\nbreak \"quoted\" ünï",
+            empty: vec![],
+            empty_map: Default::default(),
+            list: vec![vec![1, 2], vec![], vec![3]],
+            nested: Some(Box::new(Sample {
+                a: 2,
+                text: "",
+                empty: vec![],
+                empty_map: [("k".to_string(), 1)].into(),
+                list: vec![],
+                nested: None,
+                f: -0.5,
+            })),
+            f: 1e21,
+        }
+    }
+
+    #[test]
+    fn indented_output_is_serdes_pretty_output_reindented() {
+        for base in [0, 2, 4, 70, 130] {
+            let want = serde_json::to_string_pretty(&sample())
+                .unwrap()
+                .replace('\n', &format!("\n{}", " ".repeat(base)));
+            assert_eq!(pretty_at(&sample(), base).unwrap(), want, "base {base}");
+        }
     }
 }

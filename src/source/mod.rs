@@ -5,6 +5,7 @@
 //! failing. A file that cannot be read at all is a [`SourceError`] (the CLI turns it into exit code 2); damage
 //! after the first good record is a [`SourceWarning`] and the records that could be read are still analysed.
 
+mod ahead;
 mod input;
 pub mod live;
 mod merge;
@@ -134,12 +135,30 @@ pub trait PacketSource {
     fn progress(&self) -> (u64, Option<u64>);
 }
 
+/// How the inputs are read.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OpenOptions {
+    /// Read each input on a thread of its own, ahead of the packets handed out (the same packets; the reading
+    /// and decompressing leave the caller's thread).
+    pub read_ahead: bool,
+}
+
+/// Bytes of one read-ahead chunk, by number of inputs (a few chunks per input are in flight).
+fn ahead_chunk(inputs: usize) -> usize {
+    (1024 * 1024 / inputs.max(1)).clamp(64 * 1024, 512 * 1024)
+}
+
 /// Opens the inputs named on the command line (`-` is standard input) as one source, merged in time order.
 ///
 /// Paths may be any `OsStr` (non-UTF-8 names work; messages show them lossily). Every input is opened and its
 /// header checked before anything is read, so a bad input anywhere fails the whole call with one [`SourceError`]
 /// naming it. Standard input may be named once.
 pub fn open<P: AsRef<Path>>(inputs: &[P]) -> Result<Box<dyn PacketSource>, SourceError> {
+    open_with(inputs, OpenOptions::default())
+}
+
+/// [`open`], with options.
+pub fn open_with<P: AsRef<Path>>(inputs: &[P], opts: OpenOptions) -> Result<Box<dyn PacketSource>, SourceError> {
     if inputs.is_empty() {
         return Err(SourceError {
             file: String::new(),
@@ -167,7 +186,19 @@ pub fn open<P: AsRef<Path>>(inputs: &[P]) -> Result<Box<dyn PacketSource>, Sourc
                 message: format!("too many input files (at most {})", u16::MAX),
             });
         };
-        let opened = input::open_input(path)?;
+        let mut opened = input::open_input(path)?;
+        if opts.read_ahead {
+            let chunk = ahead_chunk(inputs.len());
+            opened.input = match ahead::Ahead::start(opened.input, chunk) {
+                Ok(a) => input::Input::Ahead(Box::new(a)),
+                Err(e) => {
+                    return Err(SourceError {
+                        file: opened.name,
+                        message: format!("cannot start a reading thread: {e}"),
+                    });
+                }
+            };
+        }
         readers.push(reader::FileReader::new(opened, index, buf_size)?);
     }
     Ok(Box::new(merge::Merged::new(readers)))

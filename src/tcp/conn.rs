@@ -925,6 +925,17 @@ impl<S: StreamSink> Conn<S> {
         );
     }
 
+    /// The connection started closing: little more will be added to it while it lingers, so its growing
+    /// buffers give back the room they reserved ahead (thousands of connections linger at once).
+    pub fn shrink(&mut self) {
+        self.events.head.shrink_to_fit();
+        self.events.tail.shrink_to_fit();
+        for e in &mut self.ep {
+            e.recent.shrink_to_fit();
+            e.holes.shrink_to_fit();
+        }
+    }
+
     /// Ends the connection: flushes streams and open state into the record.
     pub fn finish(mut self, reason: EndReason, observed_until: Ts) -> (TcpRecord, S) {
         self.flush_bursts();

@@ -3,10 +3,12 @@
 //! Time here is packet time. A connection that closed (FIN both ways, or RST) is kept for a linger period so
 //! late packets (the last ACK, a retransmitted FIN, a RST answering a FIN) still land in it; then its record is
 //! made and its state freed. Two lazy min-heaps drive this without scanning the table: one of closing
-//! deadlines, one of last activity (for idle eviction and for making room when the table is full).
+//! deadlines, one of last activity (for idle eviction and for making room when the table is full; built only
+//! once one of those is needed, as it orders the connections the same way whenever it is built).
 //!
 //! The hash is foldhash with a per-process random seed: fast on 4-tuples and not floodable by an attacker who
-//! chooses addresses and ports (a SYN flood is exactly that).
+//! chooses addresses and ports (a SYN flood is exactly that). A closed connection's 4-tuple stays in the same
+//! table as a tombstone, so that a packet costs one lookup whether its connection is open, lingering or gone.
 
 use super::conn::{Conn, TcpConfig};
 use super::record::{EndReason, Mark, RoleSource, TcpRecord};
@@ -17,11 +19,40 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 
-/// Both endpoints, lower one first, so either direction finds the connection.
-type Key = (SocketAddr, SocketAddr);
+/// Both endpoints, lower one first, so either direction finds the connection: each address as 16 bytes (IPv4
+/// told apart from IPv6 by a flag beside the port), in 40 bytes rather than two `SocketAddr`s' 64, hashed as
+/// five words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Key([u64; 5]);
+
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        for w in self.0 {
+            state.write_u64(w);
+        }
+    }
+}
+
+/// One endpoint as (address high word, address low word, IPv6 flag and port).
+fn end_words(a: SocketAddr) -> (u64, u64, u64) {
+    let (bits, v6) = match a.ip() {
+        IpAddr::V4(v4) => (u128::from(u32::from(v4)), 0),
+        IpAddr::V6(v6) => (u128::from(v6), 1u64 << 16),
+    };
+    ((bits >> 64) as u64, bits as u64, v6 | u64::from(a.port()))
+}
 
 fn key(a: SocketAddr, b: SocketAddr) -> Key {
-    if a <= b { (a, b) } else { (b, a) }
+    let (a, b) = (end_words(a), end_words(b));
+    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+    Key([lo.0, lo.1, hi.0, hi.1, (lo.2 << 32) | hi.2])
+}
+
+/// A table entry: a tracked connection, or the tombstone of one reported closed at the given time.
+enum Slot<S> {
+    /// Boxed: the table's slots stay small while it grows (a connection's state is kilobytes).
+    Open(Box<Conn<S>>),
+    Closed(Ts),
 }
 
 /// Counters for the capture summary.
@@ -41,19 +72,27 @@ pub struct TcpStats {
 
 /// How long a closed connection's 4-tuple is remembered after its record was made.
 const TOMBSTONE_TIME: Dur = Dur::from_secs(15);
+/// Expired tombstones are swept out at most this often (packet time); until then they are ignored.
+const SWEEP_EVERY: Dur = Dur::from_secs(1);
 
 /// The TCP stage. `S` consumes each connection's byte streams (the HTTP/2 analyzer); `F` makes one.
 pub struct Tracker<S, F> {
     cfg: TcpConfig,
-    /// Boxed: the table's slots stay small while it grows (a connection's state is kilobytes).
-    conns: HashMap<Key, Box<Conn<S>>, foldhash::fast::RandomState>,
+    /// Open connections, and tombstones of connections that closed and were reported recently, with when: a
+    /// late packet for one (a retransmitted FIN, a stray ACK) is counted instead of starting a phantom
+    /// connection. A tombstone counts for `TOMBSTONE_TIME`; expired ones are swept out now and then.
+    conns: HashMap<Key, Slot<S>, foldhash::fast::RandomState>,
+    /// Open connections in `conns`, and tombstones.
+    open: usize,
+    tombs: usize,
+    last_sweep: Ts,
     closing: BinaryHeap<Reverse<(Ts, u64, Key)>>,
     activity: BinaryHeap<Reverse<(Ts, u64, Key)>>,
-    done: Vec<(TcpRecord, S)>,
-    /// Connections that closed and were reported recently, with when: a late packet for one (a retransmitted
-    /// FIN, a stray ACK) is counted instead of starting a phantom connection. Kept for `TOMBSTONE_TIME`.
-    tombstones: HashMap<Key, Ts, foldhash::fast::RandomState>,
-    tombstone_order: std::collections::VecDeque<(Ts, Key)>,
+    /// `activity` is kept up to date (idle eviction is on, or the table was full once).
+    activity_on: bool,
+    /// Records of connections that ended since the last collection; boxed, as thousands may end at once (a
+    /// jump in packet time) and a vector of them inline would be one block of tens of MB.
+    done: Vec<(Box<TcpRecord>, S)>,
     next_id: u64,
     now: Ts,
     make_sink: F,
@@ -63,13 +102,15 @@ pub struct Tracker<S, F> {
 impl<S: StreamSink, F: FnMut() -> S> Tracker<S, F> {
     pub fn new(cfg: TcpConfig, make_sink: F) -> Self {
         Tracker {
+            activity_on: cfg.idle_evict.is_some(),
             cfg,
             conns: HashMap::default(),
+            open: 0,
+            tombs: 0,
+            last_sweep: Ts::ZERO,
             closing: BinaryHeap::new(),
             activity: BinaryHeap::new(),
             done: Vec::new(),
-            tombstones: HashMap::default(),
-            tombstone_order: std::collections::VecDeque::new(),
             next_id: 1,
             now: Ts::ZERO,
             make_sink,
@@ -86,12 +127,20 @@ impl<S: StreamSink, F: FnMut() -> S> Tracker<S, F> {
     }
 
     pub fn open_connections(&self) -> usize {
-        self.conns.len()
+        self.open
+    }
+
+    /// The open connection of a key.
+    fn open_mut(&mut self, k: &Key) -> Option<&mut Conn<S>> {
+        match self.conns.get_mut(k) {
+            Some(Slot::Open(c)) => Some(c),
+            _ => None,
+        }
     }
 
     /// The stream consumer of the connection a segment between these endpoints belongs to.
     pub fn sink_mut(&mut self, a: SocketAddr, b: SocketAddr) -> Option<(u64, &mut S)> {
-        self.conns.get_mut(&key(a, b)).map(|c| (c.id, &mut c.sink))
+        self.open_mut(&key(a, b)).map(|c| (c.id, &mut c.sink))
     }
 
     /// One TCP segment.
@@ -103,45 +152,61 @@ impl<S: StreamSink, F: FnMut() -> S> Tracker<S, F> {
         let k = key(src, dst);
         let syn_only = seg.flags.syn() && !seg.flags.ack() && !seg.flags.rst();
 
-        if let Some(c) = self.conns.get(&k)
-            && syn_only
-            && c.client == src
-            && c.is_new_attempt(seg.seq)
-        {
-            self.finalize(k, EndReason::Superseded);
-        }
-        if !self.conns.contains_key(&k) && self.tombstones.contains_key(&k) {
-            if syn_only {
-                self.tombstones.remove(&k);
-            } else {
-                // A late packet of a connection already reported closed.
+        match self.conns.get_mut(&k) {
+            Some(Slot::Open(c)) => {
+                if !(syn_only && c.client == src && c.is_new_attempt(seg.seq)) {
+                    Self::to_conn(c, &self.cfg, &mut self.closing, k, src, ip, seg, mark);
+                    return;
+                }
+                self.finalize(k, EndReason::Superseded);
+            }
+            // A late packet of a connection already reported closed; a SYN starts a new one on the 4-tuple.
+            Some(Slot::Closed(at)) if !syn_only && at.plus(TOMBSTONE_TIME) > self.now => {
                 self.stats.late_packets = self.stats.late_packets.saturating_add(1);
                 return;
             }
+            Some(Slot::Closed(_)) => self.tombs = self.tombs.saturating_sub(1),
+            None => {}
         }
-        if !self.conns.contains_key(&k) {
-            self.make_room();
-            let (client, server, roles) = roles(src, dst, seg);
-            let id = self.next_id;
-            self.next_id = self.next_id.saturating_add(1);
-            let sink = (self.make_sink)();
-            let conn = Box::new(Conn::new(id, client, server, roles, mark, &self.cfg, sink));
-            self.conns.insert(k, conn);
+        self.make_room();
+        let (client, server, roles) = roles(src, dst, seg);
+        let id = self.next_id;
+        self.next_id = self.next_id.saturating_add(1);
+        let sink = (self.make_sink)();
+        let conn = Box::new(Conn::new(id, client, server, roles, mark, &self.cfg, sink));
+        // Replaces the tombstone, if any.
+        self.conns.insert(k, Slot::Open(conn));
+        self.open += 1;
+        if self.activity_on {
             self.activity.push(Reverse((mark.ts, id, k)));
             self.compact_activity();
-            self.stats.connections = self.stats.connections.saturating_add(1);
-            self.stats.peak_connections = self.stats.peak_connections.max(self.conns.len() as u64);
         }
-        let cfg = &self.cfg;
-        let Some(c) = self.conns.get_mut(&k) else {
-            return;
-        };
+        self.stats.connections = self.stats.connections.saturating_add(1);
+        self.stats.peak_connections = self.stats.peak_connections.max(self.open as u64);
+        if let Some(Slot::Open(c)) = self.conns.get_mut(&k) {
+            Self::to_conn(c, &self.cfg, &mut self.closing, k, src, ip, seg, mark);
+        }
+    }
+
+    /// Hands a segment to its connection; a connection that starts closing gets its linger deadline.
+    #[allow(clippy::too_many_arguments)]
+    fn to_conn(
+        c: &mut Conn<S>,
+        cfg: &TcpConfig,
+        closing: &mut BinaryHeap<Reverse<(Ts, u64, Key)>>,
+        k: Key,
+        src: SocketAddr,
+        ip: &IpHeader,
+        seg: &TcpSegment<'_>,
+        mark: Mark,
+    ) {
         let dir = if src == c.client { Dir::ToServer } else { Dir::ToClient };
         let was_closing = c.closing;
         c.segment(dir, ip, seg, mark, cfg);
         if c.closing && !was_closing {
+            c.shrink();
             let deadline = c.last.ts.plus(cfg.linger);
-            self.closing.push(Reverse((deadline, c.id, k)));
+            closing.push(Reverse((deadline, c.id, k)));
         }
     }
 
@@ -153,7 +218,7 @@ impl<S: StreamSink, F: FnMut() -> S> Tracker<S, F> {
         };
         let src = SocketAddr::new(q.src, q.src_port);
         let dst = SocketAddr::new(q.dst, q.dst_port);
-        let Some(c) = self.conns.get_mut(&key(src, dst)) else {
+        let Some(Slot::Open(c)) = self.conns.get_mut(&key(src, dst)) else {
             self.stats.icmp_unmatched = self.stats.icmp_unmatched.saturating_add(1);
             return;
         };
@@ -173,13 +238,13 @@ impl<S: StreamSink, F: FnMut() -> S> Tracker<S, F> {
             return;
         }
         self.now = now;
-        self.expire_tombstones();
+        self.sweep_tombstones();
         while let Some(Reverse((deadline, id, k))) = self.closing.peek().copied() {
             if deadline > now {
                 break;
             }
             self.closing.pop();
-            let Some(c) = self.conns.get(&k) else {
+            let Some(Slot::Open(c)) = self.conns.get(&k) else {
                 continue;
             };
             if c.id != id {
@@ -198,7 +263,7 @@ impl<S: StreamSink, F: FnMut() -> S> Tracker<S, F> {
                     break;
                 }
                 self.activity.pop();
-                let Some(c) = self.conns.get(&k) else {
+                let Some(Slot::Open(c)) = self.conns.get(&k) else {
                     continue;
                 };
                 if c.id != id {
@@ -217,18 +282,36 @@ impl<S: StreamSink, F: FnMut() -> S> Tracker<S, F> {
     /// The activity heap keeps stale entries of connections already gone (lazy deletion); rebuild it from the
     /// table when they outnumber the live ones, so it follows the open connections, not the file.
     fn compact_activity(&mut self) {
-        if self.activity.len() > self.conns.len().saturating_mul(2).saturating_add(4096) {
-            self.activity = self.conns.iter().map(|(k, c)| Reverse((c.last.ts, c.id, *k))).collect();
+        if self.activity.len() > self.open.saturating_mul(2).saturating_add(4096) {
+            self.rebuild_activity();
         }
+    }
+
+    /// The activity heap from the table: each open connection once, with its last activity. Popping it gives
+    /// the same connections in the same order as the heap kept up to date (the least recently active first,
+    /// ties by id), so it can be built only when it is first needed.
+    fn rebuild_activity(&mut self) {
+        self.activity = self
+            .conns
+            .iter()
+            .filter_map(|(k, s)| match s {
+                Slot::Open(c) => Some(Reverse((c.last.ts, c.id, *k))),
+                Slot::Closed(_) => None,
+            })
+            .collect();
     }
 
     /// The table is full: report and drop the least recently active connection.
     fn make_room(&mut self) {
-        while self.conns.len() >= self.cfg.max_connections.max(1) {
+        while self.open >= self.cfg.max_connections.max(1) {
+            if !self.activity_on {
+                self.rebuild_activity();
+                self.activity_on = true;
+            }
             let Some(Reverse((last, id, k))) = self.activity.pop() else {
                 return;
             };
-            let Some(c) = self.conns.get(&k) else {
+            let Some(Slot::Open(c)) = self.conns.get(&k) else {
                 continue;
             };
             if c.id != id {
@@ -243,32 +326,55 @@ impl<S: StreamSink, F: FnMut() -> S> Tracker<S, F> {
         }
     }
 
+    /// Reports an open connection (a closed one leaves its tombstone).
     fn finalize(&mut self, k: Key, reason: EndReason) {
-        if let Some(c) = self.conns.remove(&k) {
+        if !matches!(self.conns.get(&k), Some(Slot::Open(_))) {
+            return;
+        }
+        let slot = if reason == EndReason::Closed {
+            self.tombs += 1;
+            self.conns.insert(k, Slot::Closed(self.now))
+        } else {
+            self.conns.remove(&k)
+        };
+        if let Some(Slot::Open(c)) = slot {
+            self.open = self.open.saturating_sub(1);
             let until = self.now.max(c.last.ts);
-            if reason == EndReason::Closed {
-                self.tombstones.insert(k, self.now);
-                self.tombstone_order.push_back((self.now, k));
-            }
-            self.done.push((*c).finish(reason, until));
+            let (r, s) = (*c).finish(reason, until);
+            self.done.push((Box::new(r), s));
         }
     }
 
-    fn expire_tombstones(&mut self) {
-        while let Some(&(at, k)) = self.tombstone_order.front() {
-            if at.plus(TOMBSTONE_TIME) > self.now {
-                break;
-            }
-            self.tombstone_order.pop_front();
-            if self.tombstones.get(&k) == Some(&at) {
-                self.tombstones.remove(&k);
-            }
+    /// Drops the expired tombstones, at most once a second of packet time and only when tombstones are a fair
+    /// share of the table (a sweep visits all of it): each tombstone is visited a bounded number of times, and
+    /// the table holds little more than the tombstones that still count.
+    fn sweep_tombstones(&mut self) {
+        if self.now < self.last_sweep.plus(SWEEP_EVERY) || self.tombs < (self.open / 2).max(1024) {
+            return;
         }
+        self.last_sweep = self.now;
+        let now = self.now;
+        let mut kept = 0;
+        self.conns.retain(|_, s| match s {
+            Slot::Open(_) => true,
+            Slot::Closed(at) => {
+                let keep = at.plus(TOMBSTONE_TIME) > now;
+                kept += usize::from(keep);
+                keep
+            }
+        });
+        self.tombs = kept;
     }
 
     /// Records of connections that ended since the last call.
-    pub fn drain_finished(&mut self) -> std::vec::Drain<'_, (TcpRecord, S)> {
-        self.done.drain(..)
+    pub fn drain_finished(&mut self) -> impl Iterator<Item = (TcpRecord, S)> + '_ {
+        self.done.drain(..).map(|(r, s)| (*r, s))
+    }
+
+    /// Records of connections that ended since the last call, taken with their vector: after a jump in packet
+    /// time thousands end at once, and a vector drained in place would keep room for that many for good.
+    pub fn take_done(&mut self) -> Vec<(Box<TcpRecord>, S)> {
+        std::mem::take(&mut self.done)
     }
 
     /// The input ended (end of file, or a live run stopping): every connection still tracked is finished, in id
@@ -276,12 +382,20 @@ impl<S: StreamSink, F: FnMut() -> S> Tracker<S, F> {
     pub fn finish_each(&mut self, end: Ts, mut f: impl FnMut(TcpRecord, S)) {
         self.now = self.now.max(end);
         for (r, s) in self.done.drain(..) {
-            f(r, s);
+            f(*r, s);
         }
-        let mut keys: Vec<(u64, Key)> = self.conns.iter().map(|(k, c)| (c.id, *k)).collect();
+        let mut keys: Vec<(u64, Key)> = self
+            .conns
+            .iter()
+            .filter_map(|(k, s)| match s {
+                Slot::Open(c) => Some((c.id, *k)),
+                Slot::Closed(_) => None,
+            })
+            .collect();
         keys.sort_unstable();
         for (_, k) in keys {
-            if let Some(c) = self.conns.remove(&k) {
+            if let Some(Slot::Open(c)) = self.conns.remove(&k) {
+                self.open = self.open.saturating_sub(1);
                 // A connection whose linger had not run out is still a closed one.
                 let reason = if c.closing {
                     EndReason::Closed
@@ -301,7 +415,7 @@ impl<S: StreamSink, F: FnMut() -> S> Tracker<S, F> {
     /// [`Tracker::finish_each`], collecting the records.
     pub fn finish_all(&mut self, end: Ts) {
         let mut out = Vec::new();
-        self.finish_each(end, |r, s| out.push((r, s)));
+        self.finish_each(end, |r, s| out.push((Box::new(r), s)));
         self.done = out;
     }
 }

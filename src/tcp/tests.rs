@@ -492,3 +492,96 @@ fn icmp_errors_are_matched_to_their_connection_through_the_quoted_header() {
     assert!(text.starts_with("host unreachable"), "{text}");
     assert_eq!(dir, Some(Dir::ToServer), "the error is about the client's packet");
 }
+
+#[test]
+fn table_cap_evicts_by_last_activity_not_age() {
+    // The table keeps no activity order until it is first full; then it must still pick the connection quiet
+    // the longest (ties: the lower id).
+    let cfg = TcpConfig {
+        max_connections: 3,
+        ..TcpConfig::default()
+    };
+    let mut s = Sim::new();
+    s.t = Tracker::new(cfg, Bytes::default as fn() -> Bytes);
+    for port in 0..3u16 {
+        s.after(1).send(Pkt {
+            cport: 1000 + port,
+            ..Pkt::c(SYN, 1, 0)
+        });
+    }
+    // 1000 is the oldest but speaks again; 1001 is now the quietest.
+    s.after(1).send(Pkt {
+        cport: 1000,
+        ..Pkt::c(SYN, 1, 0)
+    });
+    s.after(1).send(Pkt {
+        cport: 1003,
+        ..Pkt::c(SYN, 1, 0)
+    });
+    // The order is kept from then on: 1002, then 1000.
+    s.after(1).send(Pkt {
+        cport: 1004,
+        ..Pkt::c(SYN, 1, 0)
+    });
+    s.after(1).send(Pkt {
+        cport: 1005,
+        ..Pkt::c(SYN, 1, 0)
+    });
+    let evicted: Vec<u16> = s.out.iter().map(|(r, _)| r.client.port()).collect();
+    assert_eq!(evicted, [1001, 1002, 1000]);
+    assert_eq!(s.t.stats().evicted_table_full, 3);
+    assert_eq!(s.t.open_connections(), 3);
+}
+
+#[test]
+fn late_packets_count_for_fifteen_seconds_after_the_record() {
+    let mut s = Sim::new();
+    s.handshake(100, 200);
+    s.after(1).send(Pkt::c(FIN, 101, 201));
+    s.after(1).send(Pkt::s(FIN, 201, 102));
+    s.after(1).send(Pkt::c(ACK, 102, 202));
+    // Linger (1 s here) runs out: the record is made, the 4-tuple remembered.
+    s.after(1500).send(Pkt {
+        cport: 50000,
+        ..Pkt::c(SYN, 1, 0)
+    });
+    assert_eq!(s.out.len(), 1);
+    s.after(5000).send(Pkt::s(FIN, 201, 102));
+    assert_eq!(s.t.stats().late_packets, 1);
+    assert_eq!(s.t.stats().connections, 2);
+    // Many other connections come and go meanwhile (tombstones are swept as time passes).
+    for i in 0..3000u16 {
+        s.after(3).send(Pkt {
+            cport: 10000 + i,
+            ..Pkt::c(RST, 1, 0)
+        });
+    }
+    assert_eq!(s.t.stats().late_packets, 1);
+    // 15 s after the record: the same 4-tuple is a new connection, whatever the packet.
+    s.after(1000).send(Pkt::s(ACK, 201, 102));
+    assert_eq!(s.t.stats().late_packets, 1);
+    assert_eq!(s.t.stats().connections, 3003);
+    let out = s.finish();
+    assert_eq!(
+        out.iter()
+            .filter(|(r, _)| r.client.port() == 40000 || r.server.port() == 40000)
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn a_syn_reopens_a_remembered_four_tuple() {
+    let mut s = Sim::new();
+    s.handshake(100, 200);
+    s.after(1).send(Pkt::c(RST, 101, 0));
+    s.after(1500).send(Pkt {
+        cport: 50000,
+        ..Pkt::c(SYN, 1, 0)
+    });
+    s.after(10).handshake(5000, 6000);
+    assert_eq!(s.t.stats().late_packets, 0);
+    let out = s.finish();
+    assert_eq!(out.len(), 3);
+    assert!(out[2].0.handshake.completed());
+}
