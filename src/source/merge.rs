@@ -42,6 +42,11 @@ impl Merged {
 
 impl PacketSource for Merged {
     fn next_packet(&mut self) -> Option<Packet<'_>> {
+        if self.readers.len() == 1 {
+            // One file: nothing to merge.
+            self.readers.first_mut()?.advance();
+            return self.readers.first()?.packet();
+        }
         if !self.started {
             self.started = true;
             for i in 0..self.readers.len() {
