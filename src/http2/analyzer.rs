@@ -380,12 +380,7 @@ impl StreamAnalyzer {
         match detect::sniff(&ds.hold.buf) {
             Sniff::NeedMore if !at_end => false,
             Sniff::Preface => {
-                ds.hold.consume(detect::PREFACE.len());
-                ds.mode = Mode::Frames;
-                ds.synced_once = true;
-                if conn.summary.http2_client.is_none() {
-                    conn.summary.http2_client = Some(dir);
-                }
+                preface_seen(ds, conn, dir);
                 let p = if conn.upgrade_pending {
                     AppProtocol::Http2Upgrade
                 } else {
@@ -498,12 +493,7 @@ impl StreamAnalyzer {
         match detect::sniff(&ds.hold.buf) {
             Sniff::NeedMore if !at_end => false,
             Sniff::Preface => {
-                ds.hold.consume(detect::PREFACE.len());
-                ds.mode = Mode::Frames;
-                ds.synced_once = true;
-                if conn.summary.http2_client.is_none() {
-                    conn.summary.http2_client = Some(dir);
-                }
+                preface_seen(ds, conn, dir);
                 let p = if conn.upgrade_pending {
                     AppProtocol::Http2Upgrade
                 } else if conn.connect_pending {
@@ -548,18 +538,13 @@ impl StreamAnalyzer {
             let Some(meta) = ds.hold.first_meta() else {
                 return false;
             };
-            ds.hold.consume(detect::PREFACE.len());
-            ds.mode = Mode::Frames;
             if ds.lost || ds.skipped > 0 {
                 conn.summary.resyncs += 1;
                 conn.emit(dir, meta, super::H2EventKind::Resync { skipped: ds.skipped });
             }
-            ds.synced_once = true;
+            preface_seen(ds, conn, dir);
             ds.lost = false;
             ds.skipped = 0;
-            if conn.summary.http2_client.is_none() {
-                conn.summary.http2_client = Some(dir);
-            }
             let p = if conn.upgrade_pending {
                 AppProtocol::Http2Upgrade
             } else {
@@ -872,6 +857,17 @@ enum Trust {
     /// The first bytes after a gap that lost sync, at a segment start, in a connection known to be HTTP/2
     /// (segments of a capture cut by the snapshot length each start with a frame, as do most segments).
     AfterGap,
+}
+
+/// The client connection preface at the head of `ds`: taken, and frames follow from this side, which is the
+/// HTTP/2 client.
+fn preface_seen(ds: &mut DirState, conn: &mut Conn, dir: Dir) {
+    ds.hold.consume(detect::PREFACE.len());
+    ds.mode = Mode::Frames;
+    ds.synced_once = true;
+    if conn.summary.http2_client.is_none() {
+        conn.summary.http2_client = Some(dir);
+    }
 }
 
 fn trust_first(ds: &DirState, conn: &Conn) -> Option<Trust> {
