@@ -142,12 +142,58 @@ enum ToReport {
     Start(Ts),
     /// Connections that ended, in the order they ended.
     Ended(Vec<Ended>),
+    /// Connections that ended, rendered by the packet thread (it does so when the report thread is behind).
+    Rendered(Vec<Rendered>),
+}
+
+/// The packet thread's side of the handover: a batch goes to the report thread, or, when the report thread is
+/// behind (its queue full), is rendered here first — the channel keeps the batches in order either way, so the
+/// output is the same bytes, and the packet thread does the report's work instead of waiting for it.
+struct Handover<'c> {
+    tx: std::sync::mpsc::SyncSender<ToReport>,
+    cfg: &'c Config,
+    opts: RenderOpts,
+    renderer: Box<dyn report::Renderer>,
+    multi_file: bool,
+}
+
+impl Handover<'_> {
+    fn start(&mut self, ts: Ts) -> Result<(), ()> {
+        self.opts.time.origin = ts;
+        self.tx.send(ToReport::Start(ts)).map_err(|_| ())
+    }
+
+    /// Err when the report thread stopped (on an error, returned when it is joined).
+    fn send(&mut self, batch: Vec<Ended>) -> Result<(), ()> {
+        use std::sync::mpsc::TrySendError;
+        match self.tx.try_send(ToReport::Ended(batch)) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(ToReport::Ended(batch))) => {
+                let done = batch
+                    .into_iter()
+                    .filter_map(|e| {
+                        render(
+                            self.cfg,
+                            &self.opts,
+                            &e.finish(),
+                            self.multi_file,
+                            self.renderer.as_ref(),
+                        )
+                    })
+                    .collect();
+                self.tx.send(ToReport::Rendered(done)).map_err(|_| ())
+            }
+            Err(TrySendError::Full(msg)) => self.tx.send(msg).map_err(|_| ()),
+            Err(TrySendError::Disconnected(_)) => Err(()),
+        }
+    }
 }
 
 /// An offline run on two threads: this one reads and analyses the packets (source, decode, TCP, HTTP/2) and
 /// hands each batch of ended connections on; the report thread finishes them (timeline, diagnosis) and renders
-/// their pieces. It gets the connections in the order a one-thread run handles them and does the same with
-/// them, so the output is the same bytes.
+/// their pieces — or takes them rendered, when it was behind and this thread rendered them ([`Handover`]). It
+/// gets the connections in the order a one-thread run handles them and does the same with them, so the output
+/// is the same bytes.
 fn run_threaded(cfg: &Config, inputs: &[std::path::PathBuf]) -> Result<(), CliError> {
     let mut src = source::open_with(
         inputs,
@@ -173,21 +219,33 @@ fn run_threaded(cfg: &Config, inputs: &[std::path::PathBuf]) -> Result<(), CliEr
                                 out_set.add(&e.finish(), multi_file, renderer.as_ref())?;
                             }
                         }
+                        ToReport::Rendered(batch) => {
+                            for x in batch {
+                                out_set.apply(x)?;
+                            }
+                        }
                     }
                 }
                 Ok(out_set)
             })?;
+        let mut hand = Handover {
+            tx,
+            cfg,
+            opts: render_opts(cfg),
+            renderer: report::renderer(cfg.format),
+            multi_file,
+        };
         // A send fails only when the report thread stopped (on an error, returned by `join` below).
         let mut n: u64 = 0;
         while let Some(pkt) = src.next_packet() {
-            if n == 0 && tx.send(ToReport::Start(pkt.ts)).is_err() {
+            if n == 0 && hand.start(pkt.ts).is_err() {
                 break;
             }
             analyzer.packet(&pkt);
             n += 1;
             if n % HANDOVER_PACKETS == 0 {
                 let batch = analyzer.take_ended();
-                if !batch.is_empty() && tx.send(ToReport::Ended(batch)).is_err() {
+                if !batch.is_empty() && hand.send(batch).is_err() {
                     break;
                 }
                 if n % BATCH_PACKETS == 0 {
@@ -199,16 +257,13 @@ fn run_threaded(cfg: &Config, inputs: &[std::path::PathBuf]) -> Result<(), CliEr
         analyzer.end_each(|e| {
             batch.push(e);
             if batch.len() >= END_BATCH {
-                let _ = tx.send(ToReport::Ended(std::mem::replace(
-                    &mut batch,
-                    Vec::with_capacity(END_BATCH),
-                )));
+                let _ = hand.send(std::mem::replace(&mut batch, Vec::with_capacity(END_BATCH)));
             }
         });
         if !batch.is_empty() {
-            let _ = tx.send(ToReport::Ended(batch));
+            let _ = hand.send(batch);
         }
-        drop(tx);
+        drop(hand);
         match report.join() {
             Ok(r) => r,
             Err(panic) => std::panic::resume_unwind(panic),
@@ -241,6 +296,49 @@ fn input_warnings(analyzer: &Analyzer, src: &mut dyn PacketSource) -> Result<Vec
     Ok(warnings)
 }
 
+/// The render options of `cfg` (the origin of relative times is set when the first packet comes).
+fn render_opts(cfg: &Config) -> RenderOpts {
+    let width = if cfg.format == Format::Table && io::IsTerminal::is_terminal(&io::stdout()) {
+        comfy_table::Table::new().width()
+    } else {
+        None
+    };
+    RenderOpts {
+        time: TimeFmt {
+            mode: cfg.time,
+            origin: Ts::ZERO,
+        },
+        timeline: cfg.timeline,
+        color: cfg.color,
+        width,
+    }
+}
+
+/// A finished connection made ready for the output: its piece and its share of the summary.
+pub(crate) struct Rendered {
+    item: report::incident::SummaryItem,
+    piece: report::Piece,
+}
+
+/// Report, diagnosis and rendering of one finished connection: the per-connection work of the report, which
+/// depends on nothing else, so either thread may do it; `None` when the selection leaves the connection out.
+fn render(
+    cfg: &Config,
+    opts: &RenderOpts,
+    f: &Finished,
+    multi_file: bool,
+    r: &dyn report::Renderer,
+) -> Option<Rendered> {
+    let c = report::conn_report(f, multi_file);
+    if !cfg.selection.matches(&c, &f.tcp) {
+        return None;
+    }
+    Some(Rendered {
+        item: report::incident::SummaryItem::of(&c),
+        piece: r.piece(&c, opts),
+    })
+}
+
 /// The report being gathered: each selected connection's rendered piece and the summary's inputs.
 pub(crate) struct Output<'c> {
     cfg: &'c Config,
@@ -251,22 +349,9 @@ pub(crate) struct Output<'c> {
 
 impl<'c> Output<'c> {
     pub(crate) fn new(cfg: &'c Config) -> Output<'c> {
-        let width = if cfg.format == Format::Table && io::IsTerminal::is_terminal(&io::stdout()) {
-            comfy_table::Table::new().width()
-        } else {
-            None
-        };
         Output {
             cfg,
-            opts: RenderOpts {
-                time: TimeFmt {
-                    mode: cfg.time,
-                    origin: Ts::ZERO,
-                },
-                timeline: cfg.timeline,
-                color: cfg.color,
-                width,
-            },
+            opts: render_opts(cfg),
             store: report::store::Store::new(cfg.report_memory),
             acc: Default::default(),
         }
@@ -278,8 +363,17 @@ impl<'c> Output<'c> {
     }
 
     pub(crate) fn add(&mut self, f: &Finished, multi_file: bool, r: &dyn report::Renderer) -> Result<(), CliError> {
-        let c = report::conn_report(f, multi_file);
-        self.add_report(c, &f.tcp, r)
+        match render(self.cfg, &self.opts, f, multi_file, r) {
+            Some(x) => self.apply(x),
+            None => Ok(()),
+        }
+    }
+
+    /// Takes a connection made ready by [`render`] (on either thread), in the order the connections finished.
+    fn apply(&mut self, x: Rendered) -> Result<(), CliError> {
+        self.acc.add_item(x.item);
+        self.store.push(x.piece)?;
+        Ok(())
     }
 
     pub(crate) fn add_report(

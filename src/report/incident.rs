@@ -6,8 +6,8 @@
 //! (docs/idle-timeouts.md, with sources) to name the likely culprits.
 
 use super::ConnReport;
-use crate::diagnose::Cause;
 use crate::diagnose::middlebox::Place;
+use crate::diagnose::{Cause, ClosedBy};
 use crate::ts::Dur;
 use serde::Serialize;
 
@@ -120,16 +120,57 @@ pub struct SummaryAcc {
     vantage: Vec<(Place, usize, Vec<String>)>,
 }
 
+/// One connection's share of the summary, taken from its report where the report was made (the summary may be
+/// gathered on another thread; the report itself is dropped where it was made).
+#[derive(Clone, Debug)]
+pub struct SummaryItem {
+    id: u64,
+    cause: Cause,
+    closed_by: ClosedBy,
+    problem: bool,
+    idle_s: Option<f64>,
+    survived_idle_s: Option<f64>,
+    /// Where the capture was taken (when known) and the host it names there.
+    vantage: Option<(Place, Option<String>)>,
+}
+
+impl SummaryItem {
+    pub fn of(c: &ConnReport) -> SummaryItem {
+        let vantage = c.vantage.as_ref().filter(|v| v.place != Place::Unknown).map(|v| {
+            let host = match v.place {
+                Place::ClientHost => c.client.rsplit_once(':').map(|(h, _)| h.to_string()),
+                Place::ServerHost => c.server.rsplit_once(':').map(|(h, _)| h.to_string()),
+                _ => None,
+            };
+            (v.place, host)
+        });
+        SummaryItem {
+            id: c.id,
+            cause: c.cause,
+            closed_by: c.closed_by,
+            problem: c.is_problem(),
+            idle_s: c.idle_s,
+            survived_idle_s: c.survived_idle_s,
+            vantage,
+        }
+    }
+}
+
 /// Idle kills kept for clustering; past this the summary says so.
 const MAX_KILLS: usize = 100_000;
 const MAX_HOSTS: usize = 8;
 
 impl SummaryAcc {
     pub fn add(&mut self, c: &ConnReport) {
+        self.add_item(SummaryItem::of(c));
+    }
+
+    /// [`SummaryAcc::add`] from what was taken of the report where it was made.
+    pub fn add_item(&mut self, c: SummaryItem) {
         self.connections += 1;
         *self.by_cause.entry(c.cause.to_string()).or_default() += 1;
         *self.by_closer.entry(c.closed_by.to_string()).or_default() += 1;
-        if c.is_problem() {
+        if c.problem {
             self.problems += 1;
         }
         if c.cause == Cause::FirewallIdleTimeout
@@ -141,18 +182,11 @@ impl SummaryAcc {
         if let Some(s) = c.survived_idle_s {
             self.survived = Some(self.survived.map_or(s, |m: f64| m.max(s)));
         }
-        if let Some(v) = &c.vantage
-            && v.place != Place::Unknown
-        {
-            let host = match v.place {
-                Place::ClientHost => c.client.rsplit_once(':').map(|(h, _)| h.to_string()),
-                Place::ServerHost => c.server.rsplit_once(':').map(|(h, _)| h.to_string()),
-                _ => None,
-            };
-            let e = match self.vantage.iter_mut().position(|e| e.0 == v.place) {
+        if let Some((place, host)) = c.vantage {
+            let e = match self.vantage.iter_mut().position(|e| e.0 == place) {
                 Some(i) => &mut self.vantage[i],
                 None => {
-                    self.vantage.push((v.place, 0, Vec::new()));
+                    self.vantage.push((place, 0, Vec::new()));
                     let last = self.vantage.len() - 1;
                     &mut self.vantage[last]
                 }
