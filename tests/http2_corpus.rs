@@ -31,22 +31,7 @@ fn unhex(s: &str) -> Vec<u8> {
 fn as_columns(f: &FrameRecord) -> BTreeMap<&'static str, String> {
     let d = &f.details;
     let mut m = BTreeMap::new();
-    let type_num = whoclosed::http2::frame::FrameType(match f.frame_type.as_str() {
-        "DATA" => 0,
-        "HEADERS" => 1,
-        "PRIORITY" => 2,
-        "RST_STREAM" => 3,
-        "SETTINGS" => 4,
-        "PUSH_PROMISE" => 5,
-        "PING" => 6,
-        "GOAWAY" => 7,
-        "WINDOW_UPDATE" => 8,
-        "CONTINUATION" => 9,
-        "ALTSVC" => 10,
-        "ORIGIN" => 12,
-        "PRIORITY_UPDATE" => 16,
-        other => u8::from_str_radix(other.trim_start_matches("UNKNOWN(0x").trim_end_matches(')'), 16).unwrap_or(255),
-    });
+    let type_num = whoclosed::http2::frame::FrameType(http2_support::type_number(&f.frame_type).unwrap_or(255));
     m.insert("h2_type", type_num.0.to_string());
     m.insert("h2_len", f.length.to_string());
     m.insert("h2_flags", format!("0x{:02x}", f.flags));

@@ -18,6 +18,8 @@
 //! Every difference is either fixed or listed in `KNOWN` below with who is right (and in docs/http2.md). The
 //! test prints a note and passes when tshark is absent.
 
+mod http2_support;
+
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -185,26 +187,7 @@ fn have_tshark() -> bool {
 }
 
 fn type_number(name: &str) -> u32 {
-    match name {
-        "DATA" => 0,
-        "HEADERS" => 1,
-        "PRIORITY" => 2,
-        "RST_STREAM" => 3,
-        "SETTINGS" => 4,
-        "PUSH_PROMISE" => 5,
-        "PING" => 6,
-        "GOAWAY" => 7,
-        "WINDOW_UPDATE" => 8,
-        "CONTINUATION" => 9,
-        "ALTSVC" => 10,
-        "ORIGIN" => 12,
-        "PRIORITY_UPDATE" => 16,
-        other => other
-            .strip_prefix("UNKNOWN(0x")
-            .and_then(|s| s.strip_suffix(')'))
-            .and_then(|h| u32::from_str_radix(h, 16).ok())
-            .unwrap_or(999),
-    }
+    http2_support::type_number(name).map_or(999, u32::from)
 }
 
 fn esc(s: &str) -> String {

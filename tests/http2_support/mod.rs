@@ -10,6 +10,12 @@ use whoclosed::ts::Ts;
 
 pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
+/// The type number of a frame type as whoclosed prints it (`"GOAWAY"`, `"UNKNOWN(0x2a)"`): the inverse of
+/// `FrameType`'s `Display`.
+pub fn type_number(name: &str) -> Option<u8> {
+    (0..=u8::MAX).find(|&n| FrameType(n).to_string() == name)
+}
+
 pub fn frame(kind: u8, flags: u8, stream_id: u32, payload: &[u8]) -> Vec<u8> {
     let head = Head {
         length: payload.len() as u32,
