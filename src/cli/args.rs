@@ -98,7 +98,7 @@ pub struct Args {
 
     /// Memory for finished connections' report text (MiB): past it the text goes to a temporary file, in
     /// connection order as far as this much memory can sort it.
-    #[arg(long, value_name = "MIB", default_value_t = 1)]
+    #[arg(long, value_name = "MIB", default_value_t = crate::report::store::MEMORY_BUDGET >> 20)]
     pub report_memory: usize,
 
     /// Threads for reading a capture: 1 does everything on one; 2 analyses the packets on one and writes the
