@@ -398,7 +398,7 @@ impl<'c> Output<'c> {
         mut self,
         capture: &report::CaptureOut,
         r: &dyn report::Renderer,
-        out: &mut dyn Write,
+        out: &mut dyn report::Sink,
     ) -> Result<(), CliError> {
         self.store.seal()?;
         let summary = self.acc.finish();

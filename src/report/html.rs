@@ -1,10 +1,10 @@
 //! A self-contained HTML page (no scripts, no external resources) to attach to an incident ticket.
 
 use super::table::{frame_label, headline, human_bytes, summary_lines};
-use super::{ConnReport, Head, Piece, Pieces, RenderOpts, Renderer};
+use super::{ConnReport, Head, Piece, Pieces, RenderOpts, Renderer, Sink};
 use crate::ts::Dur;
 use std::fmt::Write as _;
-use std::io::{self, Write};
+use std::io;
 
 pub struct Html;
 
@@ -101,12 +101,12 @@ impl Renderer for Html {
             id: c.id,
             problem: c.is_problem(),
             cells: vec![row],
-            detail,
+            detail: detail.into_bytes(),
             timeline: String::new(),
         }
     }
 
-    fn write(&self, head: &Head<'_>, pieces: &dyn Pieces, opts: &RenderOpts, out: &mut dyn Write) -> io::Result<()> {
+    fn write(&self, head: &Head<'_>, pieces: &dyn Pieces, opts: &RenderOpts, out: &mut dyn Sink) -> io::Result<()> {
         writeln!(
             out,
             "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>whoclosed report</title><style>{STYLE}</style></head><body>"
@@ -137,7 +137,7 @@ impl Renderer for Html {
         )?;
         pieces.walk(&mut |p| writeln!(out, "{}", p.cells.first().map_or("", String::as_str)))?;
         writeln!(out, "</table>")?;
-        pieces.walk(&mut |p| out.write_all(p.detail.as_bytes()))?;
+        pieces.write_details(out, 0)?;
         writeln!(out, "</body></html>")
     }
 }

@@ -5,7 +5,7 @@
 //! Each part is printed by [`Indented`], serde_json's pretty formatter with the part's depth in the document
 //! added to every line it starts (rather than printing the part at depth 0 and re-indenting the text).
 
-use super::{ConnReport, Head, Piece, Pieces, RenderOpts, Renderer};
+use super::{ConnReport, Head, Piece, Pieces, RenderOpts, Renderer, Sink};
 use std::io::{self, Write};
 
 pub struct Json;
@@ -96,18 +96,19 @@ impl serde_json::ser::Formatter for Indented {
     }
 }
 
-/// serde's pretty JSON of `v`, every line after the first indented by `indent` spaces. Printed into a buffer
-/// kept for the next call, then copied into a string of its exact size (the pieces wait in memory, counted by
-/// their length).
-fn pretty_at<T: serde::Serialize>(v: &T, indent: usize) -> io::Result<String> {
+/// serde's pretty JSON of `v` after `lead`, every line after the first indented by `indent` spaces. Printed
+/// into a buffer kept for the next call, then copied into a vector of its exact size (the pieces wait in
+/// memory, counted by their length).
+fn pretty_at<T: serde::Serialize>(v: &T, lead: &[u8], indent: usize) -> io::Result<Vec<u8>> {
     thread_local! {
         static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
     BUF.with_borrow_mut(|buf| {
         buf.clear();
+        buf.extend_from_slice(lead);
         let mut ser = serde_json::Serializer::with_formatter(&mut *buf, Indented::new(indent));
         v.serialize(&mut ser).map_err(io::Error::other)?;
-        let text = std::str::from_utf8(buf).map_err(io::Error::other)?.to_owned();
+        let text = buf.as_slice().to_vec();
         if buf.capacity() > 1 << 20 {
             *buf = Vec::new();
         }
@@ -115,41 +116,38 @@ fn pretty_at<T: serde::Serialize>(v: &T, indent: usize) -> io::Result<String> {
     })
 }
 
+/// What goes before every connection of the document but the first (whose piece is written without the comma).
+const SEPARATOR: &[u8] = b",\n    ";
+
 impl Renderer for Json {
     fn piece(&self, c: &ConnReport, _opts: &RenderOpts) -> Piece {
-        let detail = pretty_at(c, 4).unwrap_or_default();
         Piece {
             id: c.id,
             problem: c.is_problem(),
-            detail,
+            detail: pretty_at(c, SEPARATOR, 4).unwrap_or_default(),
             ..Piece::default()
         }
     }
 
-    fn write(&self, head: &Head<'_>, pieces: &dyn Pieces, _opts: &RenderOpts, out: &mut dyn Write) -> io::Result<()> {
-        write!(
-            out,
-            "{{\n  \"capture\": {},\n  \"summary\": {},\n  \"connections\": ",
-            pretty_at(head.capture, 2)?,
-            pretty_at(head.summary, 2)?
-        )?;
+    fn write(&self, head: &Head<'_>, pieces: &dyn Pieces, _opts: &RenderOpts, out: &mut dyn Sink) -> io::Result<()> {
+        out.write_all(b"{\n  \"capture\": ")?;
+        out.write_all(&pretty_at(head.capture, b"", 2)?)?;
+        out.write_all(b",\n  \"summary\": ")?;
+        out.write_all(&pretty_at(head.summary, b"", 2)?)?;
+        out.write_all(b",\n  \"connections\": ")?;
         if pieces.count() == 0 {
             return out.write_all(b"[]\n}\n");
         }
         out.write_all(b"[")?;
-        let mut first = true;
-        pieces.walk(&mut |p| {
-            out.write_all(if first { b"\n    " } else { b",\n    " })?;
-            first = false;
-            out.write_all(p.detail.as_bytes())
-        })?;
+        pieces.write_details(out, 1)?;
         out.write_all(b"\n  ]\n}\n")
     }
 }
 
 impl Renderer for Ndjson {
     fn piece(&self, c: &ConnReport, _opts: &RenderOpts) -> Piece {
-        let mut detail = serde_json::to_string(c).unwrap_or_default();
+        let mut detail = serde_json::to_vec(c).unwrap_or_default();
+        detail.push(b'\n');
         detail.shrink_to_fit();
         Piece {
             id: c.id,
@@ -159,11 +157,8 @@ impl Renderer for Ndjson {
         }
     }
 
-    fn write(&self, _head: &Head<'_>, pieces: &dyn Pieces, _opts: &RenderOpts, out: &mut dyn Write) -> io::Result<()> {
-        pieces.walk(&mut |p| {
-            out.write_all(p.detail.as_bytes())?;
-            out.write_all(b"\n")
-        })
+    fn write(&self, _head: &Head<'_>, pieces: &dyn Pieces, _opts: &RenderOpts, out: &mut dyn Sink) -> io::Result<()> {
+        pieces.write_details(out, 0)
     }
 }
 
@@ -208,7 +203,8 @@ mod tests {
             let want = serde_json::to_string_pretty(&sample())
                 .unwrap()
                 .replace('\n', &format!("\n{}", " ".repeat(base)));
-            assert_eq!(pretty_at(&sample(), base).unwrap(), want, "base {base}");
+            let got = pretty_at(&sample(), b"lead ", base).unwrap();
+            assert_eq!(String::from_utf8(got).unwrap(), format!("lead {want}"), "base {base}");
         }
     }
 }

@@ -2,10 +2,10 @@
 //! evidence as lists and timelines as tables.
 
 use super::table::{frame_label, headline, human_bytes, summary_lines};
-use super::{ConnReport, Head, Piece, Pieces, RenderOpts, Renderer};
+use super::{ConnReport, Head, Piece, Pieces, RenderOpts, Renderer, Sink};
 use crate::ts::Dur;
 use std::fmt::Write as _;
-use std::io::{self, Write};
+use std::io;
 
 pub struct Markdown;
 
@@ -113,12 +113,12 @@ impl Renderer for Markdown {
             id: c.id,
             problem: c.is_problem(),
             cells: vec![row],
-            detail,
+            detail: detail.into_bytes(),
             timeline: tl,
         }
     }
 
-    fn write(&self, head: &Head<'_>, pieces: &dyn Pieces, opts: &RenderOpts, out: &mut dyn Write) -> io::Result<()> {
+    fn write(&self, head: &Head<'_>, pieces: &dyn Pieces, opts: &RenderOpts, out: &mut dyn Sink) -> io::Result<()> {
         writeln!(out, "## whoclosed report\n")?;
         writeln!(out, "{}\n", md(&headline(head.capture, opts)))?;
         for w in &head.capture.warnings {
@@ -155,7 +155,7 @@ impl Renderer for Markdown {
             head.summary.problems,
             pieces.count()
         )?;
-        pieces.walk(&mut |p| out.write_all(p.detail.as_bytes()))?;
+        pieces.write_details(out, 0)?;
         if opts.timeline {
             pieces.walk(&mut |p| out.write_all(p.timeline.as_bytes()))?;
         }

@@ -502,7 +502,8 @@ pub struct Piece {
     pub id: u64,
     pub problem: bool,
     pub cells: Vec<String>,
-    pub detail: String,
+    /// Output bytes as they are printed (UTF-8, kept as bytes: they are only ever written out).
+    pub detail: Vec<u8>,
     pub timeline: String,
 }
 
@@ -510,6 +511,18 @@ pub struct Piece {
 pub trait Pieces {
     fn count(&self) -> usize;
     fn walk(&self, f: &mut dyn FnMut(&Piece) -> io::Result<()>) -> io::Result<()>;
+    /// Every piece's `detail`, in id order, back to back, leaving out the first `skip_first` bytes of the
+    /// first one (a separator its renderer puts before every piece but the first). For renderers whose pieces
+    /// are text to concatenate (JSON, NDJSON): the report store hands its spilled text over in runs that the
+    /// output copies without reading them (see [`Sink::copy_from`]).
+    fn write_details(&self, out: &mut dyn Sink, skip_first: usize) -> io::Result<()> {
+        let mut skip = skip_first;
+        self.walk(&mut |p| {
+            out.write_all(p.detail.get(skip..).unwrap_or_default())?;
+            skip = 0;
+            Ok(())
+        })
+    }
 }
 
 impl Pieces for Vec<Piece> {
@@ -518,6 +531,31 @@ impl Pieces for Vec<Piece> {
     }
     fn walk(&self, f: &mut dyn FnMut(&Piece) -> io::Result<()>) -> io::Result<()> {
         self.iter().try_for_each(f)
+    }
+}
+
+/// Where a whole report is written: any writer, which can also take a range of a file (the report store's
+/// spilled text). The range goes through `io::copy`, which for the CLI's standard output (a `BufWriter` on
+/// `StdoutLock`) copies inside the kernel — `sendfile`, `splice` or `copy_file_range` by what the output is —
+/// so the spilled text of a large run is not read back into memory to be written out again.
+pub trait Sink: Write {
+    fn copy_from(&mut self, file: &std::fs::File, offset: u64, len: u64) -> io::Result<()>;
+}
+
+impl<W: Write> Sink for W {
+    fn copy_from(&mut self, file: &std::fs::File, offset: u64, len: u64) -> io::Result<()> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = file;
+        f.seek(SeekFrom::Start(offset))?;
+        let n = io::copy(&mut f.take(len), self)?;
+        if n == len {
+            Ok(())
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "whoclosed spill file cut short",
+            ))
+        }
     }
 }
 
@@ -532,9 +570,9 @@ pub trait Renderer {
     /// One connection's share of the output.
     fn piece(&self, c: &ConnReport, opts: &RenderOpts) -> Piece;
     /// The whole output from the head and the pieces in id order.
-    fn write(&self, head: &Head<'_>, pieces: &dyn Pieces, opts: &RenderOpts, out: &mut dyn Write) -> io::Result<()>;
+    fn write(&self, head: &Head<'_>, pieces: &dyn Pieces, opts: &RenderOpts, out: &mut dyn Sink) -> io::Result<()>;
     /// A report held in memory.
-    fn render(&self, report: &Report, opts: &RenderOpts, out: &mut dyn Write) -> io::Result<()> {
+    fn render(&self, report: &Report, opts: &RenderOpts, out: &mut dyn Sink) -> io::Result<()> {
         let pieces: Vec<Piece> = report.connections.iter().map(|c| self.piece(c, opts)).collect();
         self.write(
             &Head {

@@ -10,8 +10,7 @@
 //!
 //! The temporary file is unlinked as soon as it is created (it vanishes with the process, even on a crash).
 
-use super::{Piece, Pieces};
-use std::cell::RefCell;
+use super::{Piece, Pieces, Sink};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
@@ -24,18 +23,40 @@ pub const MEMORY_BUDGET: usize = 1024 * 1024;
 /// A piece's place in the output: its connection id, then the order pieces were pushed (equal ids keep it).
 type Key = (u64, u64);
 
-/// Record header in the file: the record's length (u32), the push order (u64); the encoded piece follows.
+/// Record header in the index file: the record's length (u32), the push order (u64); the encoded rest follows.
 const REC_HEAD: usize = 12;
 
-struct Spill {
-    writer: BufWriter<File>,
-    /// The same file, read back by position.
-    file: RefCell<File>,
+/// Where a spilled piece's `detail` lies in the text file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct TextAt {
+    offset: u64,
     len: u64,
+}
+
+/// A piece written out of order: its key, its index record's offset, its text.
+#[derive(Clone, Copy, Debug)]
+struct Late {
+    key: Key,
+    rec: u64,
+    text: TextAt,
+}
+
+/// The spill is two unlinked files written side by side: the pieces' `detail` bytes back to back (the text,
+/// which for JSON is the output itself), and an index with one record per piece — its key, where its text
+/// is, and the rest of the piece (cells, timeline). Runs of in-order text go to the output by
+/// [`Sink::copy_from`], without being read back.
+struct Spill {
+    index: BufWriter<File>,
+    /// The index file, read back (a second handle).
+    index_file: File,
+    index_len: u64,
+    text: BufWriter<File>,
+    text_file: File,
+    text_len: u64,
     /// The key of the last piece written in order.
     last: Option<Key>,
-    /// Pieces written out of order: key and record offset.
-    late: Vec<(Key, u64)>,
+    /// Pieces written out of order, sorted by key once sealed.
+    late: Vec<Late>,
 }
 
 /// Pieces of the run, in memory or spilled.
@@ -58,42 +79,50 @@ fn put_str(buf: &mut Vec<u8>, s: &str) {
     buf.extend_from_slice(s.as_bytes().get(..n as usize).unwrap_or(s.as_bytes()));
 }
 
-fn encode(p: &Piece) -> Vec<u8> {
-    let mut b = Vec::with_capacity(piece_size(p));
+/// A piece's index record (after its header): everything but its text, and where the text is.
+fn encode(p: &Piece, text: TextAt) -> Vec<u8> {
+    let mut b = Vec::with_capacity(64 + p.cells.iter().map(|c| c.len() + 4).sum::<usize>() + p.timeline.len());
     b.extend_from_slice(&p.id.to_le_bytes());
     b.push(u8::from(p.problem));
+    b.extend_from_slice(&text.offset.to_le_bytes());
+    b.extend_from_slice(&text.len.to_le_bytes());
     b.extend_from_slice(&u32::try_from(p.cells.len()).unwrap_or(u32::MAX).to_le_bytes());
     for c in &p.cells {
         put_str(&mut b, c);
     }
-    put_str(&mut b, &p.detail);
     put_str(&mut b, &p.timeline);
     b
 }
 
-/// Reads back what `encode` wrote into `p`, reusing its strings' buffers (the file is ours; a short record is an
-/// I/O error, not a panic).
-fn decode_into(b: &[u8], p: &mut Piece) -> io::Result<()> {
+fn bad() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, "whoclosed spill file damaged")
+}
+
+/// Reads back what `encode` wrote into `p` (all but its text, which is cleared), reusing its strings' buffers;
+/// returns where the text is. The file is ours; a short record is an I/O error, not a panic.
+fn decode_into(b: &[u8], p: &mut Piece) -> io::Result<TextAt> {
     struct Cur<'a> {
         b: &'a [u8],
         pos: usize,
     }
-    fn bad() -> io::Error {
-        io::Error::new(io::ErrorKind::InvalidData, "whoclosed spill file damaged")
-    }
     impl<'a> Cur<'a> {
-        fn take(&mut self, n: usize) -> io::Result<&'a [u8]> {
-            let end = self.pos.checked_add(n).ok_or_else(bad)?;
+        fn take<const N: usize>(&mut self) -> io::Result<[u8; N]> {
+            let end = self.pos.checked_add(N).ok_or_else(bad)?;
             let s = self.b.get(self.pos..end).ok_or_else(bad)?;
             self.pos = end;
-            Ok(s)
+            s.try_into().map_err(|_| bad())
         }
         fn u32(&mut self) -> io::Result<usize> {
-            Ok(u32::from_le_bytes(self.take(4)?.try_into().map_err(|_| bad())?) as usize)
+            Ok(u32::from_le_bytes(self.take()?) as usize)
+        }
+        fn u64(&mut self) -> io::Result<u64> {
+            Ok(u64::from_le_bytes(self.take()?))
         }
         fn string(&mut self, into: &mut String) -> io::Result<()> {
             let n = self.u32()?;
-            let bytes = self.take(n)?;
+            let end = self.pos.checked_add(n).ok_or_else(bad)?;
+            let bytes = self.b.get(self.pos..end).ok_or_else(bad)?;
+            self.pos = end;
             into.clear();
             match std::str::from_utf8(bytes) {
                 Ok(s) => into.push_str(s),
@@ -103,8 +132,12 @@ fn decode_into(b: &[u8], p: &mut Piece) -> io::Result<()> {
         }
     }
     let mut c = Cur { b, pos: 0 };
-    p.id = u64::from_le_bytes(c.take(8)?.try_into().map_err(|_| bad())?);
-    p.problem = c.take(1)?.first().copied().unwrap_or(0) != 0;
+    p.id = c.u64()?;
+    p.problem = c.take::<1>()? != [0];
+    let text = TextAt {
+        offset: c.u64()?,
+        len: c.u64()?,
+    };
     let n = c.u32()?;
     p.cells.truncate(n);
     for i in 0..n {
@@ -114,16 +147,9 @@ fn decode_into(b: &[u8], p: &mut Piece) -> io::Result<()> {
         let cell = p.cells.get_mut(i).ok_or_else(bad)?;
         c.string(cell)?;
     }
-    c.string(&mut p.detail)?;
     c.string(&mut p.timeline)?;
-    Ok(())
-}
-
-#[cfg(test)]
-fn decode(b: &[u8]) -> io::Result<Piece> {
-    let mut p = Piece::default();
-    decode_into(b, &mut p)?;
-    Ok(p)
+    p.detail.clear();
+    Ok(text)
 }
 
 impl Store {
@@ -150,85 +176,146 @@ impl Store {
         self.mem_bytes = self.mem_bytes.saturating_add(piece_size(&p));
         self.mem.insert(key, p);
         if self.mem_bytes > self.budget {
-            // The lowest ids out, until a quarter of the budget is free (the file is written in runs).
+            // The lowest ids out, until a quarter of the budget is free (the files are written in runs).
             let keep = self.budget - self.budget / 4;
             if self.spill.is_none() {
-                self.spill = Some(Self::open_spill()?);
+                self.spill = Some(Spill::open()?);
             }
             while self.mem_bytes > keep {
                 let Some((k, p)) = self.mem.pop_first() else { break };
                 self.mem_bytes = self.mem_bytes.saturating_sub(piece_size(&p));
                 if let Some(s) = self.spill.as_mut() {
-                    Self::write(s, k, &p)?;
+                    s.write(k, &p)?;
                 }
             }
         }
         Ok(())
     }
 
-    fn open_spill() -> io::Result<Spill> {
-        let mut path = std::env::temp_dir();
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        path.push(format!("whoclosed-{}-{nanos}.spill", std::process::id()));
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)?;
-        // Unlinked at once: the open handle keeps it alive, nothing is left behind.
-        let _ = std::fs::remove_file(&path);
-        let reader = file.try_clone()?;
-        Ok(Spill {
-            writer: BufWriter::with_capacity(1 << 20, file),
-            file: RefCell::new(reader),
-            len: 0,
-            last: None,
-            late: Vec::new(),
-        })
-    }
-
-    fn write(s: &mut Spill, key: Key, p: &Piece) -> io::Result<()> {
-        let rec = encode(p);
-        let n = u32::try_from(rec.len()).map_err(|_| io::Error::other("piece too large"))?;
-        let off = s.len;
-        s.writer.write_all(&n.to_le_bytes())?;
-        s.writer.write_all(&key.1.to_le_bytes())?;
-        s.writer.write_all(&rec)?;
-        s.len = s.len.saturating_add(REC_HEAD as u64 + u64::from(n));
-        match s.last {
-            Some(last) if key < last => s.late.push((key, off)),
-            _ => s.last = Some(key),
-        }
-        Ok(())
-    }
-
-    /// Writes out what is still in memory (once anything was spilled) and makes the file readable; call once
+    /// Writes out what is still in memory (once anything was spilled) and makes the files readable; call once
     /// after the last push.
     pub fn seal(&mut self) -> io::Result<()> {
         if let Some(s) = self.spill.as_mut() {
             for (k, p) in std::mem::take(&mut self.mem) {
-                Self::write(s, k, &p)?;
+                s.write(k, &p)?;
             }
             self.mem_bytes = 0;
-            s.writer.flush()?;
-            s.late.sort_unstable();
+            s.index.flush()?;
+            s.text.flush()?;
+            s.late.sort_unstable_by_key(|l| l.key);
         }
         self.sealed = true;
         Ok(())
     }
 }
 
-/// One record of the spill file: its key and piece, decoded into `p`.
-fn read_record(r: &mut impl Read, buf: &mut Vec<u8>, p: &mut Piece) -> io::Result<u64> {
-    let mut head = [0u8; REC_HEAD];
-    r.read_exact(&mut head)?;
-    let (n, seq) = record_head(&head);
-    buf.resize(n, 0);
-    r.read_exact(buf)?;
-    decode_into(buf, p)?;
-    Ok(seq)
+/// A temporary file, unlinked at once (the open handles keep it alive, nothing is left behind), with a second
+/// handle to read it back by.
+fn temp_file(what: &str) -> io::Result<(BufWriter<File>, File)> {
+    let mut path = std::env::temp_dir();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    path.push(format!("whoclosed-{}-{nanos}.{what}", std::process::id()));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
+    let _ = std::fs::remove_file(&path);
+    let reader = file.try_clone()?;
+    Ok((BufWriter::with_capacity(1 << 20, file), reader))
+}
+
+impl Spill {
+    fn open() -> io::Result<Spill> {
+        let (index, index_file) = temp_file("spill-index")?;
+        let (text, text_file) = temp_file("spill-text")?;
+        Ok(Spill {
+            index,
+            index_file,
+            index_len: 0,
+            text,
+            text_file,
+            text_len: 0,
+            last: None,
+            late: Vec::new(),
+        })
+    }
+
+    fn write(&mut self, key: Key, p: &Piece) -> io::Result<()> {
+        let text = TextAt {
+            offset: self.text_len,
+            len: p.detail.len() as u64,
+        };
+        self.text.write_all(&p.detail)?;
+        self.text_len = self.text_len.saturating_add(text.len);
+        let rec = encode(p, text);
+        let n = u32::try_from(rec.len()).map_err(|_| io::Error::other("piece too large"))?;
+        let at = self.index_len;
+        self.index.write_all(&n.to_le_bytes())?;
+        self.index.write_all(&key.1.to_le_bytes())?;
+        self.index.write_all(&rec)?;
+        self.index_len = self.index_len.saturating_add(REC_HEAD as u64 + u64::from(n));
+        match self.last {
+            Some(last) if key < last => self.late.push(Late { key, rec: at, text }),
+            _ => self.last = Some(key),
+        }
+        Ok(())
+    }
+
+    /// Walks the index front to back: `f` gets each in-order piece (all but its text) and where its text is,
+    /// after `late` got each late piece that comes before it (and, at the end, the rest of them).
+    fn scan(
+        &self,
+        piece: &mut Piece,
+        f: &mut dyn FnMut(&mut Piece, TextAt) -> io::Result<()>,
+        late: &mut dyn FnMut(&Late) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let mut late_recs: Vec<u64> = self.late.iter().map(|l| l.rec).collect();
+        late_recs.sort_unstable();
+        let mut skip = late_recs.iter().peekable();
+        let mut pending = self.late.iter().peekable();
+        let mut r = BufReader::with_capacity(1 << 16, &self.index_file);
+        r.seek(SeekFrom::Start(0))?;
+        let mut pos: u64 = 0;
+        let mut buf = Vec::new();
+        while pos < self.index_len {
+            let mut head = [0u8; REC_HEAD];
+            r.read_exact(&mut head)?;
+            let (n, seq) = record_head(&head);
+            pos = pos.saturating_add((REC_HEAD + n) as u64);
+            if skip.next_if(|&&at| at == pos - (REC_HEAD + n) as u64).is_some() {
+                r.seek_relative(i64::try_from(n).map_err(|_| bad())?)?;
+                continue;
+            }
+            buf.resize(n, 0);
+            r.read_exact(&mut buf)?;
+            let text = decode_into(&buf, piece)?;
+            while let Some(l) = pending.next_if(|l| l.key <= (piece.id, seq)) {
+                late(l)?;
+            }
+            f(piece, text)?;
+        }
+        pending.try_for_each(late)
+    }
+
+    /// A late piece, whole.
+    fn late_piece(&self, l: &Late, p: &mut Piece) -> io::Result<()> {
+        let mut head = [0u8; REC_HEAD];
+        self.index_file.read_exact_at(&mut head, l.rec)?;
+        let (n, _) = record_head(&head);
+        let mut buf = vec![0; n];
+        self.index_file
+            .read_exact_at(&mut buf, l.rec.saturating_add(REC_HEAD as u64))?;
+        let text = decode_into(&buf, p)?;
+        read_text(&self.text_file, text, &mut p.detail)
+    }
+}
+
+fn read_text(file: &File, at: TextAt, into: &mut Vec<u8>) -> io::Result<()> {
+    into.resize(usize::try_from(at.len).map_err(|_| bad())?, 0);
+    file.read_exact_at(into, at.offset)
 }
 
 fn record_head(head: &[u8; REC_HEAD]) -> (usize, u64) {
@@ -249,51 +336,77 @@ impl Pieces for Store {
         let Some(s) = self.spill.as_ref() else {
             return self.mem.values().try_for_each(f);
         };
-        let file = s.file.borrow();
-        let mut late_offsets: Vec<u64> = s.late.iter().map(|&(_, off)| off).collect();
-        late_offsets.sort_unstable();
-        let mut late = s.late.iter().peekable();
-        let mut late_piece = Piece::default();
-        let mut late_buf = Vec::new();
-        let mut emit_late_until = |until: Option<Key>, f: &mut dyn FnMut(&Piece) -> io::Result<()>| {
-            while let Some(&&(k, off)) = late.peek() {
-                if until.is_some_and(|u| k > u) {
-                    break;
+        // The in-order texts follow one another in the text file, with the late ones' between them.
+        let f = std::cell::RefCell::new(f);
+        let mut text = BufReader::with_capacity(1 << 16, &s.text_file);
+        text.seek(SeekFrom::Start(0))?;
+        let mut text_pos: u64 = 0;
+        s.scan(
+            &mut Piece::default(),
+            &mut |p, at| {
+                if at.offset != text_pos {
+                    text.seek_relative(i64::try_from(at.offset.wrapping_sub(text_pos)).map_err(|_| bad())?)?;
                 }
-                late.next();
-                let mut head = [0u8; REC_HEAD];
-                file.read_exact_at(&mut head, off)?;
-                let (n, _) = record_head(&head);
-                late_buf.resize(n, 0);
-                file.read_exact_at(&mut late_buf, off.saturating_add(REC_HEAD as u64))?;
-                decode_into(&late_buf, &mut late_piece)?;
-                f(&late_piece)?;
+                p.detail.resize(usize::try_from(at.len).map_err(|_| bad())?, 0);
+                text.read_exact(&mut p.detail)?;
+                text_pos = at.offset.saturating_add(at.len);
+                (f.borrow_mut())(p)
+            },
+            &mut |l| {
+                let mut p = Piece::default();
+                s.late_piece(l, &mut p)?;
+                (f.borrow_mut())(&p)
+            },
+        )
+    }
+
+    fn write_details(&self, out: &mut dyn Sink, skip_first: usize) -> io::Result<()> {
+        debug_assert!(self.sealed, "seal() the store before walking it");
+        let Some(s) = self.spill.as_ref() else {
+            let mut skip = skip_first;
+            for p in self.mem.values() {
+                out.write_all(p.detail.get(skip..).unwrap_or_default())?;
+                skip = 0;
             }
-            Ok::<(), io::Error>(())
+            return Ok(());
         };
-        // The file front to back: the pieces in order, each after the late ones that come before it.
-        (&*file).seek(SeekFrom::Start(0))?;
-        let mut r = BufReader::with_capacity(1 << 20, &*file);
-        let mut pos: u64 = 0;
-        let mut skip = late_offsets.iter().peekable();
-        let mut buf = Vec::new();
-        let mut piece = Piece::default();
-        while pos < s.len {
-            if skip.peek().is_some_and(|&&off| off == pos) {
-                skip.next();
-                let mut head = [0u8; REC_HEAD];
-                r.read_exact(&mut head)?;
-                let (n, _) = record_head(&head);
-                r.seek_relative(i64::try_from(n).unwrap_or(i64::MAX))?;
-                pos = pos.saturating_add((REC_HEAD + n) as u64);
-                continue;
+        // Runs of consecutive in-order text are copied whole; a late piece ends the run before it.
+        let out = std::cell::RefCell::new(out);
+        let run = std::cell::Cell::new(None::<TextAt>);
+        let flush = |skip: &mut u64| -> io::Result<()> {
+            if let Some(r) = run.take() {
+                let cut = (*skip).min(r.len);
+                *skip = 0;
+                if r.len > cut {
+                    out.borrow_mut().copy_from(&s.text_file, r.offset + cut, r.len - cut)?;
+                }
             }
-            let seq = read_record(&mut r, &mut buf, &mut piece)?;
-            pos = pos.saturating_add((REC_HEAD + buf.len()) as u64);
-            emit_late_until(Some((piece.id, seq)), f)?;
-            f(&piece)?;
-        }
-        emit_late_until(None, f)
+            Ok(())
+        };
+        let mut piece = Piece::default();
+        let skip = std::cell::RefCell::new(skip_first as u64);
+        s.scan(
+            &mut piece,
+            &mut |_, at| {
+                match run.get() {
+                    Some(r) if r.offset.saturating_add(r.len) == at.offset => run.set(Some(TextAt {
+                        offset: r.offset,
+                        len: r.len.saturating_add(at.len),
+                    })),
+                    _ => {
+                        flush(&mut skip.borrow_mut())?;
+                        run.set(Some(at));
+                    }
+                }
+                Ok(())
+            },
+            &mut |l| {
+                flush(&mut skip.borrow_mut())?;
+                run.set(Some(l.text));
+                flush(&mut skip.borrow_mut())
+            },
+        )?;
+        flush(&mut skip.borrow_mut())
     }
 }
 
@@ -306,7 +419,7 @@ mod tests {
             id,
             problem: id % 2 == 0,
             cells: vec![format!("cell {id}"), "ünïcode".into()],
-            detail: "d".repeat(id as usize % 50),
+            detail: format!("<{id}:{}>", "d".repeat(id as usize % 50)).into_bytes(),
             timeline: format!("t{id}"),
         }
     }
@@ -389,6 +502,10 @@ mod tests {
                 })
                 .unwrap();
                 assert_eq!(got, pushed, "budget {budget}");
+                let mut text = Vec::new();
+                s.write_details(&mut text, 0).unwrap();
+                let want: Vec<u8> = pushed.iter().flat_map(|p| p.detail.iter().copied()).collect();
+                assert!(text == want, "budget {budget}: details differ");
             }
             // A window of a few hundred pieces puts all but the very late ones in order.
             if budget == 60_000 {
@@ -400,9 +517,37 @@ mod tests {
 
     #[test]
     fn damaged_records_are_errors() {
-        assert!(decode(&[1, 2, 3]).is_err());
-        let mut rec = encode(&piece(3));
-        rec.truncate(rec.len() - 1);
-        assert!(decode(&rec).is_err());
+        let mut p = Piece::default();
+        assert!(decode_into(&[1, 2, 3], &mut p).is_err());
+        let text = TextAt { offset: 7, len: 9 };
+        let rec = encode(&piece(3), text);
+        assert_eq!(decode_into(&rec, &mut p).unwrap(), text);
+        assert_eq!((p.id, p.cells.len()), (3, 2));
+        assert!(decode_into(&rec[..rec.len() - 1], &mut p).is_err());
+    }
+
+    /// The details written in runs (copied from the text file) are the pieces' details in id order, the first
+    /// one's leading bytes left out, whatever the budget and however late pieces came.
+    #[test]
+    fn details_come_out_in_id_order_in_runs() {
+        for budget in [0, 100, 1000, 1 << 20] {
+            let mut s = Store::new(budget);
+            let order = [5u64, 3, 9, 1, 7, 2, 8, 4, 6, 10, 12, 11, 0];
+            for id in order {
+                s.push(piece(id)).unwrap();
+            }
+            s.seal().unwrap();
+            let mut want: Vec<u8> = (0..=12).flat_map(|id| piece(id).detail).collect();
+            want.drain(..3);
+            for _ in 0..2 {
+                let mut got = Vec::new();
+                s.write_details(&mut got, 3).unwrap();
+                assert_eq!(
+                    String::from_utf8_lossy(&got),
+                    String::from_utf8_lossy(&want),
+                    "budget {budget}"
+                );
+            }
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! connection that did not end normally (what happened, when, the evidence frames), and with `--timeline` each
 //! connection's events.
 
-use super::{CaptureOut, ConnReport, Head, Piece, Pieces, RenderOpts, Renderer, SummaryOut};
+use super::{CaptureOut, ConnReport, Head, Piece, Pieces, RenderOpts, Renderer, Sink, SummaryOut};
 use crate::diagnose::Cause;
 use crate::ts::Dur;
 use comfy_table::{Cell, Color, ContentArrangement, Table as Grid, presets};
@@ -220,12 +220,12 @@ impl Renderer for Table {
             id: c.id,
             problem: c.is_problem(),
             cells,
-            detail,
+            detail: detail.into_bytes(),
             timeline: tl,
         }
     }
 
-    fn write(&self, head: &Head<'_>, pieces: &dyn Pieces, opts: &RenderOpts, out: &mut dyn Write) -> io::Result<()> {
+    fn write(&self, head: &Head<'_>, pieces: &dyn Pieces, opts: &RenderOpts, out: &mut dyn Sink) -> io::Result<()> {
         writeln!(out, "{}", headline(head.capture, opts))?;
         for w in &head.capture.warnings {
             writeln!(out, "warning: {w}")?;
@@ -278,7 +278,7 @@ impl Renderer for Table {
         pieces.walk(&mut |p| {
             if p.problem && !p.detail.is_empty() {
                 writeln!(out)?;
-                out.write_all(p.detail.as_bytes())?;
+                out.write_all(&p.detail)?;
             }
             Ok(())
         })?;
