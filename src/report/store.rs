@@ -367,50 +367,61 @@ impl Pieces for Store {
     fn write_details(&self, out: &mut dyn Sink, skip_first: usize) -> io::Result<()> {
         debug_assert!(self.sealed, "seal() the store before walking it");
         let Some(s) = self.spill.as_ref() else {
-            let mut skip = skip_first;
-            for p in self.mem.values() {
-                out.write_all(p.detail.get(skip..).unwrap_or_default())?;
-                skip = 0;
-            }
-            return Ok(());
+            return self.mem.values().enumerate().try_for_each(|(i, p)| {
+                let skip = if i == 0 { skip_first } else { 0 };
+                out.write_all(p.detail.get(skip..).unwrap_or_default())
+            });
         };
         // Runs of consecutive in-order text are copied whole; a late piece ends the run before it.
-        let out = std::cell::RefCell::new(out);
-        let run = std::cell::Cell::new(None::<TextAt>);
-        let flush = |skip: &mut u64| -> io::Result<()> {
-            if let Some(r) = run.take() {
-                let cut = (*skip).min(r.len);
-                *skip = 0;
-                if r.len > cut {
-                    out.borrow_mut().copy_from(&s.text_file, r.offset + cut, r.len - cut)?;
-                }
-            }
-            Ok(())
-        };
-        let mut piece = Piece::default();
-        let skip = std::cell::RefCell::new(skip_first as u64);
+        let runs = std::cell::RefCell::new(Runs {
+            out,
+            file: &s.text_file,
+            run: None,
+            skip: skip_first as u64,
+        });
         s.scan(
-            &mut piece,
-            &mut |_, at| {
-                match run.get() {
-                    Some(r) if r.offset.saturating_add(r.len) == at.offset => run.set(Some(TextAt {
-                        offset: r.offset,
-                        len: r.len.saturating_add(at.len),
-                    })),
-                    _ => {
-                        flush(&mut skip.borrow_mut())?;
-                        run.set(Some(at));
-                    }
-                }
-                Ok(())
-            },
+            &mut Piece::default(),
+            &mut |_, at| runs.borrow_mut().add(at),
             &mut |l| {
-                flush(&mut skip.borrow_mut())?;
-                run.set(Some(l.text));
-                flush(&mut skip.borrow_mut())
+                let mut r = runs.borrow_mut();
+                r.flush()?;
+                r.add(l.text)?;
+                r.flush()
             },
         )?;
-        flush(&mut skip.borrow_mut())
+        runs.into_inner().flush()
+    }
+}
+
+/// Text on its way to the output: consecutive ranges of the text file are joined and copied at once.
+struct Runs<'a, 'o> {
+    out: &'o mut dyn Sink,
+    file: &'a File,
+    run: Option<TextAt>,
+    /// Bytes still to leave out at the start of the first run.
+    skip: u64,
+}
+
+impl Runs<'_, '_> {
+    fn add(&mut self, at: TextAt) -> io::Result<()> {
+        match &mut self.run {
+            Some(r) if r.offset.saturating_add(r.len) == at.offset => r.len = r.len.saturating_add(at.len),
+            _ => {
+                self.flush()?;
+                self.run = Some(at);
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let Some(r) = self.run.take() else { return Ok(()) };
+        let cut = self.skip.min(r.len);
+        self.skip = 0;
+        if r.len > cut {
+            self.out.copy_from(self.file, r.offset + cut, r.len - cut)?;
+        }
+        Ok(())
     }
 }
 
