@@ -279,6 +279,12 @@ fn next_possible_start(b: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// A frame header at the very start of `b` that `scan` accepts alone when told to trust the first one.
+fn trusted_start(b: &[u8], max_len: u32) -> bool {
+    Head::from_prefix(b)
+        .is_some_and(|h| h.kind != FrameType::CONTINUATION && candidate(&h, max_len.min(RESYNC_MAX_CANDIDATE)))
+}
+
 /// Looks for the first offset where [`RESYNC_CHAIN`] plausible frame headers follow each other, each right
 /// after the previous frame's payload (the first a `candidate` of at most [`RESYNC_MAX_CANDIDATE`] bytes).
 /// `at_end`: no more bytes will come (end of stream, or a gap), so plausible frames ending exactly at the end
@@ -288,12 +294,7 @@ fn next_possible_start(b: &[u8], mut i: usize) -> usize {
 pub fn scan(b: &[u8], max_len: u32, at_end: bool, trust_first: bool, strict: bool) -> Scan {
     let mut i = 0;
     while i < b.len() {
-        if i == 0
-            && trust_first
-            && let Some(h) = Head::from_prefix(b)
-            && h.kind != FrameType::CONTINUATION
-            && candidate(&h, max_len.min(RESYNC_MAX_CANDIDATE))
-        {
+        if i == 0 && trust_first && trusted_start(b, max_len) {
             return Scan::Found(0);
         }
         i = next_possible_start(b, i);
@@ -401,12 +402,7 @@ mod tests {
     fn scan_every_offset(b: &[u8], max_len: u32, at_end: bool, trust_first: bool, strict: bool) -> Scan {
         let mut i = 0;
         while i < b.len() {
-            if i == 0
-                && trust_first
-                && let Some(h) = Head::from_prefix(b)
-                && h.kind != FrameType::CONTINUATION
-                && candidate(&h, max_len.min(RESYNC_MAX_CANDIDATE))
-            {
+            if i == 0 && trust_first && trusted_start(b, max_len) {
                 return Scan::Found(0);
             }
             match chain(b, i, max_len, strict) {
