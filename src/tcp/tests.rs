@@ -96,6 +96,18 @@ const RST: u16 = TcpFlags::RST;
 const PSH: u16 = TcpFlags::PSH | TcpFlags::ACK;
 
 impl Sim {
+    /// A simulation whose table holds at most `max` connections (default linger).
+    fn with_table_cap(max: usize) -> Sim {
+        let cfg = TcpConfig {
+            max_connections: max,
+            ..TcpConfig::default()
+        };
+        Sim {
+            t: Tracker::new(cfg, Bytes::default as fn() -> Bytes),
+            ..Sim::new()
+        }
+    }
+
     fn new() -> Sim {
         let cfg = TcpConfig {
             linger: Dur::from_secs(1),
@@ -405,12 +417,7 @@ fn rst_fingerprint_compares_with_the_same_side() {
 
 #[test]
 fn table_cap_evicts_the_least_recently_active() {
-    let cfg = TcpConfig {
-        max_connections: 2,
-        ..TcpConfig::default()
-    };
-    let mut s = Sim::new();
-    s.t = Tracker::new(cfg, Bytes::default as fn() -> Bytes);
+    let mut s = Sim::with_table_cap(2);
     for port in 0..3u16 {
         s.after(1).send(Pkt {
             cport: 1000 + port,
@@ -507,12 +514,7 @@ fn icmp_errors_are_matched_to_their_connection_through_the_quoted_header() {
 fn table_cap_evicts_by_last_activity_not_age() {
     // The table keeps no activity order until it is first full; then it must still pick the connection quiet
     // the longest (ties: the lower id).
-    let cfg = TcpConfig {
-        max_connections: 3,
-        ..TcpConfig::default()
-    };
-    let mut s = Sim::new();
-    s.t = Tracker::new(cfg, Bytes::default as fn() -> Bytes);
+    let mut s = Sim::with_table_cap(3);
     for port in 0..3u16 {
         s.after(1).send(Pkt {
             cport: 1000 + port,
