@@ -246,7 +246,7 @@ fn run_threaded(cfg: &Config, inputs: &[std::path::PathBuf]) -> Result<(), CliEr
                 if !batch.is_empty() && hand.send(batch).is_err() {
                     break;
                 }
-                progress.update(src.as_ref());
+                progress.update(&src);
             }
         }
         let mut batch = Vec::with_capacity(END_BATCH);
@@ -266,7 +266,7 @@ fn run_threaded(cfg: &Config, inputs: &[std::path::PathBuf]) -> Result<(), CliEr
         }
     })?;
     progress.finish();
-    let warnings = input_warnings(&analyzer, src.as_mut())?;
+    let warnings = input_warnings(&analyzer, &mut src)?;
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let renderer = report::renderer(cfg.format);

@@ -11,8 +11,9 @@ use std::io::{self, Write};
 pub struct Json;
 pub struct Ndjson;
 
-/// Spaces to indent with, written a slice at a time.
-const SPACES: &[u8; 64] = b"                                                                ";
+/// A comma, a line break and the spaces of the deepest usual indentation: every line a value starts is a slice
+/// of it (one copy per line; deeper lines are finished a slice of spaces at a time).
+const BREAK: &[u8; 130] = b",\n                                                                                                                                ";
 
 /// serde_json's `PrettyFormatter` (two spaces a level) whose lines after the first start `base` spaces further
 /// in: the output of a value nested `base / 2` levels deep in a pretty-printed document.
@@ -31,14 +32,17 @@ impl Indented {
         }
     }
 
-    /// A line break and the current indentation.
-    fn newline<W: ?Sized + Write>(&self, w: &mut W, lead: &[u8]) -> io::Result<()> {
-        w.write_all(lead)?;
-        let mut n = self.base.saturating_add(self.level.saturating_mul(2));
-        while n > 0 {
-            let k = n.min(SPACES.len());
-            w.write_all(SPACES.get(..k).unwrap_or_default())?;
-            n -= k;
+    /// A line break (after a comma if `comma`) and the current indentation.
+    fn newline<W: ?Sized + Write>(&self, w: &mut W, comma: bool) -> io::Result<()> {
+        let from = usize::from(!comma);
+        let n = self.base.saturating_add(self.level.saturating_mul(2));
+        let here = n.min(BREAK.len() - 2);
+        w.write_all(BREAK.get(from..2 + here).unwrap_or_default())?;
+        let mut rest = n - here;
+        while rest > 0 {
+            let k = rest.min(BREAK.len() - 2);
+            w.write_all(BREAK.get(2..2 + k).unwrap_or_default())?;
+            rest -= k;
         }
         Ok(())
     }
@@ -54,13 +58,13 @@ impl serde_json::ser::Formatter for Indented {
     fn end_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
         self.level = self.level.saturating_sub(1);
         if self.has_value {
-            self.newline(w, b"\n")?;
+            self.newline(w, false)?;
         }
         w.write_all(b"]")
     }
 
     fn begin_array_value<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
-        self.newline(w, if first { b"\n" } else { b",\n" })
+        self.newline(w, !first)
     }
 
     fn end_array_value<W: ?Sized + Write>(&mut self, _w: &mut W) -> io::Result<()> {
@@ -77,13 +81,13 @@ impl serde_json::ser::Formatter for Indented {
     fn end_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
         self.level = self.level.saturating_sub(1);
         if self.has_value {
-            self.newline(w, b"\n")?;
+            self.newline(w, false)?;
         }
         w.write_all(b"}")
     }
 
     fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
-        self.newline(w, if first { b"\n" } else { b",\n" })
+        self.newline(w, !first)
     }
 
     fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {

@@ -10,7 +10,7 @@ use crate::ts::Ts;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-pub(crate) struct Merged {
+pub struct Merged {
     readers: Vec<FileReader>,
     /// The files whose current record is waiting, keyed by (timestamp, file index).
     heap: BinaryHeap<Reverse<(Ts, u16)>>,
@@ -41,6 +41,7 @@ impl Merged {
 }
 
 impl PacketSource for Merged {
+    #[inline]
     fn next_packet(&mut self) -> Option<Packet<'_>> {
         if self.readers.len() == 1 {
             // One file: nothing to merge.

@@ -11,6 +11,8 @@ pub mod live;
 mod merge;
 mod reader;
 
+/// The capture files given on the command line, read as one source ([`open_with`]).
+pub use merge::Merged as Files;
 pub use reader::{MAX_BLOCK, MAX_CAPLEN};
 
 use crate::ts::Ts;
@@ -154,11 +156,12 @@ fn ahead_chunk(inputs: usize) -> usize {
 /// header checked before anything is read, so a bad input anywhere fails the whole call with one [`SourceError`]
 /// naming it. Standard input may be named once.
 pub fn open<P: AsRef<Path>>(inputs: &[P]) -> Result<Box<dyn PacketSource>, SourceError> {
-    open_with(inputs, OpenOptions::default())
+    Ok(Box::new(open_with(inputs, OpenOptions::default())?))
 }
 
-/// [`open`], with options.
-pub fn open_with<P: AsRef<Path>>(inputs: &[P], opts: OpenOptions) -> Result<Box<dyn PacketSource>, SourceError> {
+/// [`open`], with options; the source's own type, so that the packet loop calls it directly and can inline it
+/// (rather than through `dyn`, once per packet).
+pub fn open_with<P: AsRef<Path>>(inputs: &[P], opts: OpenOptions) -> Result<Files, SourceError> {
     if inputs.is_empty() {
         return Err(SourceError {
             file: String::new(),
@@ -201,5 +204,5 @@ pub fn open_with<P: AsRef<Path>>(inputs: &[P], opts: OpenOptions) -> Result<Box<
         }
         readers.push(reader::FileReader::new(opened, index, buf_size)?);
     }
-    Ok(Box::new(merge::Merged::new(readers)))
+    Ok(merge::Merged::new(readers))
 }
