@@ -23,7 +23,8 @@ pub struct Settings {
 /// One connection, analysed to the end.
 #[derive(Clone, Debug)]
 pub struct Finished {
-    pub tcp: TcpRecord,
+    /// Boxed as the TCP stage handed it over: the record is large (over a kilobyte), and moved a few times.
+    pub tcp: Box<TcpRecord>,
     pub h2: H2Record,
     pub timeline: Timeline,
     pub verdict: Verdict,
@@ -38,7 +39,7 @@ pub struct Ended {
 
 impl Ended {
     pub fn finish(self) -> Finished {
-        finish_one(*self.tcp, self.sink.finish())
+        finish_one(self.tcp, self.sink.finish())
     }
 }
 
@@ -376,7 +377,7 @@ impl Analyzer {
 }
 
 /// The stages after TCP for one connection: timeline, then the diagnosis.
-pub fn finish_one(tcp: TcpRecord, h2: H2Record) -> Finished {
+pub fn finish_one(tcp: Box<TcpRecord>, h2: H2Record) -> Finished {
     let timeline = timeline::build(&tcp, Some(&h2));
     let verdict = diagnose::diagnose(&diagnose::Input {
         tcp: &tcp,

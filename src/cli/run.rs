@@ -694,7 +694,7 @@ fn run_pair(cfg: &Config, inputs: &[std::path::PathBuf]) -> Result<(), CliError>
             for mut e in far_report.timeline {
                 e.ts = e.ts.plus(crate::ts::Dur::from_nanos(offset.nanos().saturating_neg()));
                 e.time = rfc3339(e.ts);
-                e.text = format!("[seen at the other end] {}", e.text);
+                e.text = format!("[seen at the other end] {}", e.text).into();
                 c.timeline.push(e);
             }
             c.timeline.sort_by_key(|e| e.ts);

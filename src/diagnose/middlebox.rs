@@ -370,14 +370,22 @@ pub fn vantage(t: &TcpRecord) -> Vantage {
         (Some(false), Some(false)) => Some(Place::Between),
         _ => None,
     };
-    let ttls = format!(
-        "client packets TTL {}, server packets TTL {}",
-        c.map_or("?".into(), |x| x.to_string()),
-        s.map_or("?".into(), |x| x.to_string())
-    );
-    let timing_text = match hs {
-        (Some(a), Some(b)) => format!("SYN→SYN-ACK {a}, SYN-ACK→ACK {b}"),
-        _ => "no complete handshake".to_string(),
+    // Every connection gets this line: written in place, in one string.
+    use std::fmt::Write as _;
+    let mut reason = String::with_capacity(96);
+    reason.push_str("client packets TTL ");
+    let _ = match c {
+        Some(x) => write!(reason, "{x}"),
+        None => reason.write_str("?"),
+    };
+    reason.push_str(", server packets TTL ");
+    let _ = match s {
+        Some(x) => write!(reason, "{x}"),
+        None => reason.write_str("?"),
+    };
+    let _ = match hs {
+        (Some(a), Some(b)) => write!(reason, "; SYN→SYN-ACK {a}, SYN-ACK→ACK {b}"),
+        _ => reason.write_str("; no complete handshake"),
     };
     let place = match (by_ttl, timing) {
         (Some(p), Some(q)) if p == q => p,
@@ -385,8 +393,5 @@ pub fn vantage(t: &TcpRecord) -> Vantage {
         (Some(p), Some(_)) => p, // TTL is the steadier witness
         (None, None) => Place::Unknown,
     };
-    Vantage {
-        place,
-        reason: format!("{ttls}; {timing_text}"),
-    }
+    Vantage { place, reason }
 }

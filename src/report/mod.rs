@@ -65,7 +65,7 @@ pub struct EventOut {
     pub from: &'static str,
     pub layer: crate::timeline::Layer,
     pub event: &'static str,
-    pub text: String,
+    pub text: std::borrow::Cow<'static, str>,
     #[serde(skip)]
     pub ts: Ts,
 }

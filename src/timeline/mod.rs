@@ -8,6 +8,7 @@ use crate::http2::{AppProtocol, H2Event, H2EventKind, H2Record};
 use crate::source::PacketRef;
 use crate::tcp::{Dir, RstInfo, SeqCheck, TcpEvent, TcpEventKind, TcpRecord};
 use crate::ts::Ts;
+use std::borrow::Cow;
 
 /// Who an event is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -63,7 +64,8 @@ pub struct Event {
     /// `h2_settings`, `h2_ping`, `h2_ping_ack`, `h2_goaway`, `h2_rst_stream`, `h2_stream_opened`,
     /// `h2_stream_ended`, `h2_gap`, `h2_resync`, `h2_malformed`, `h2_note`.
     pub kind: &'static str,
-    pub text: String,
+    /// The sentence; the common fixed ones ("client sent SYN") are not allocated, connection after connection.
+    pub text: Cow<'static, str>,
 }
 
 /// A connection's merged events.
@@ -107,10 +109,33 @@ pub fn build(tcp: &TcpRecord, h2: Option<&H2Record>) -> Timeline {
     }
 }
 
+const HANDSHAKE_ACK: &str = "client completed the handshake (ACK)";
+
+/// Tag and sentence of the events that are always the same words (a third of all events on a busy capture).
+fn fixed(actor: Actor, kind: &TcpEventKind) -> Option<(&'static str, &'static str)> {
+    match (actor, kind) {
+        (Actor::Client, TcpEventKind::Syn { ack: false, nth: 0, .. }) => Some(("syn", "client sent SYN")),
+        (Actor::Server, TcpEventKind::Syn { ack: true, nth: 0, .. }) => Some(("syn_ack", "server sent SYN-ACK")),
+        (_, TcpEventKind::HandshakeAck) => Some(("handshake_ack", HANDSHAKE_ACK)),
+        _ => None,
+    }
+}
+
 fn tcp_event(rec: &TcpRecord, e: &TcpEvent) -> Event {
     let actor = Actor::from_dir(e.dir);
     let who = actor.as_str();
     let mut until = None;
+    if let Some((kind, text)) = fixed(actor, &e.kind) {
+        return Event {
+            ts: e.mark.ts,
+            at: e.mark.at,
+            until,
+            actor,
+            layer: Layer::Tcp,
+            kind,
+            text: Cow::Borrowed(text),
+        };
+    }
     let (kind, text) = match &e.kind {
         TcpEventKind::Syn { ack, nth, since_prev } => {
             let name = if *ack { "SYN-ACK" } else { "SYN" };
@@ -124,7 +149,8 @@ fn tcp_event(rec: &TcpRecord, e: &TcpEvent) -> Event {
                 (n, None) => (tag, format!("{who} retransmitted {name} (#{n})")),
             }
         }
-        TcpEventKind::HandshakeAck => ("handshake_ack", "client completed the handshake (ACK)".to_string()),
+        // Told by `fixed` above; kept for the match to be whole.
+        TcpEventKind::HandshakeAck => ("handshake_ack", HANDSHAKE_ACK.to_string()),
         TcpEventKind::Data { segments, bytes, last } => {
             until = Some((last.at, last.ts));
             let seg = if *segments == 1 { "segment" } else { "segments" };
@@ -206,7 +232,7 @@ fn tcp_event(rec: &TcpRecord, e: &TcpEvent) -> Event {
                 actor: Actor::Connection,
                 layer: Layer::Tcp,
                 kind: "idle",
-                text: format!("idle for {dur}"),
+                text: format!("idle for {dur}").into(),
             };
         }
         TcpEventKind::Fin {
@@ -231,7 +257,7 @@ fn tcp_event(rec: &TcpRecord, e: &TcpEvent) -> Event {
                 actor: Actor::Network,
                 layer: Layer::Icmp,
                 kind: "icmp",
-                text: format!("ICMP from {from} about a {who} packet: {text}"),
+                text: format!("ICMP from {from} about a {who} packet: {text}").into(),
             };
         }
         TcpEventKind::Truncated { bytes } => (
@@ -253,23 +279,31 @@ fn tcp_event(rec: &TcpRecord, e: &TcpEvent) -> Event {
         actor,
         layer: Layer::Tcp,
         kind,
-        text,
+        text: text.into(),
     }
 }
 
 /// A RST described with the details that tell a peer's RST from a forged one.
 pub fn rst_text(rec: &TcpRecord, r: &RstInfo) -> String {
+    use std::fmt::Write as _;
     let who = r.dir.sender();
     let flags = if r.with_ack { "RST+ACK" } else { "RST" };
-    let seq = match r.seq_check {
-        SeqCheck::Exact => "seq exactly as expected".to_string(),
-        SeqCheck::InWindow(o) => format!("seq {o} bytes into the window"),
-        SeqCheck::OutOfWindow(o) => format!("seq out of window by {o}"),
-        SeqCheck::Unknown => "seq not checkable".to_string(),
-    };
-    let id = r.ip_id.map(|i| format!(", IP ID {i}")).unwrap_or_default();
     let _ = rec;
-    format!("{who} sent {flags} (TTL {}{id}, window {}, {seq})", r.ttl, r.window)
+    // One string written in place (a RST is on most short connections' timelines, and cited by the diagnosis).
+    let mut s = String::with_capacity(80);
+    let _ = write!(s, "{who} sent {flags} (TTL {}", r.ttl);
+    if let Some(i) = r.ip_id {
+        let _ = write!(s, ", IP ID {i}");
+    }
+    let _ = write!(s, ", window {}, ", r.window);
+    let _ = match r.seq_check {
+        SeqCheck::Exact => s.write_str("seq exactly as expected"),
+        SeqCheck::InWindow(o) => write!(s, "seq {o} bytes into the window"),
+        SeqCheck::OutOfWindow(o) => write!(s, "seq out of window by {o}"),
+        SeqCheck::Unknown => s.write_str("seq not checkable"),
+    };
+    s.push(')');
+    s
 }
 
 fn h2_event(e: &H2Event) -> Event {
@@ -349,7 +383,7 @@ fn h2_event(e: &H2Event) -> Event {
         actor,
         layer: Layer::Http2,
         kind,
-        text,
+        text: text.into(),
     }
 }
 
