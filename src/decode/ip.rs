@@ -383,10 +383,10 @@ fn transport<'a>(
     depth: u8,
 ) -> Decoded<'a> {
     match proto {
-        6 => {
-            let (seg, issue) = tcp::parse(p, wire, at);
-            done(hdr, seg.map_or(Transport::None, Transport::Tcp), issue)
-        }
+        6 => match tcp::parse(p, wire, at) {
+            (Some(seg), issue) => done(hdr, Transport::Tcp(seg), issue),
+            (None, issue) => done(hdr, Transport::None, issue),
+        },
         _ => not_tcp(frag, hdr, proto, p, wire, at, ts, depth),
     }
 }
