@@ -255,7 +255,7 @@ fuzz_target!(|input: Input| {
     finished.extend(t.drain_finished());
     assert_eq!(t.open_connections(), 0);
     for (rec, sink) in finished {
-        let f = finish_one(rec, sink.finish());
+        let f = finish_one(Box::new(rec), sink.finish());
         let _ = whoclosed::report::conn_report(&f, false);
     }
 });
