@@ -373,16 +373,13 @@ pub fn vantage(t: &TcpRecord) -> Vantage {
     // Every connection gets this line: written in place, in one string.
     use std::fmt::Write as _;
     let mut reason = String::with_capacity(96);
-    reason.push_str("client packets TTL ");
-    let _ = match c {
-        Some(x) => write!(reason, "{x}"),
-        None => reason.write_str("?"),
-    };
-    reason.push_str(", server packets TTL ");
-    let _ = match s {
-        Some(x) => write!(reason, "{x}"),
-        None => reason.write_str("?"),
-    };
+    for (label, ttl) in [("client packets TTL ", c), (", server packets TTL ", s)] {
+        reason.push_str(label);
+        let _ = match ttl {
+            Some(x) => write!(reason, "{x}"),
+            None => reason.write_str("?"),
+        };
+    }
     let _ = match hs {
         (Some(a), Some(b)) => write!(reason, "; SYN→SYN-ACK {a}, SYN-ACK→ACK {b}"),
         _ => reason.write_str("; no complete handshake"),
