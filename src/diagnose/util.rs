@@ -129,7 +129,11 @@ pub fn backs_off(s: &RetransSeries) -> bool {
         .windows(2)
         .filter_map(|w| w.get(1).zip(w.first()).map(|(b, a)| b.ts.since(a.ts).nanos()))
         .collect();
-    gaps.len() >= 2 && gaps.windows(2).all(|w| matches!(w, [a, b] if *b * 10 >= *a * 15))
+    // Each gap at least 1.5× the one before, compared in i128: a capture's times can be hours or decades apart.
+    gaps.len() >= 2
+        && gaps
+            .windows(2)
+            .all(|w| matches!(w, [a, b] if i128::from(*b) * 10 >= i128::from(*a) * 15))
 }
 
 /// gRPC status code names (grpc/doc/statuscodes.md); unknown codes print as numbers.
@@ -157,4 +161,42 @@ pub fn grpc_status_name(code: u32) -> String {
         .ok()
         .and_then(|i| NAMES.get(i))
         .map_or_else(|| format!("{code}"), |n| (*n).to_string())
+}
+
+#[cfg(test)]
+mod backoff_tests {
+    use super::*;
+    use crate::source::PacketRef;
+    use crate::tcp::{Dir, Mark};
+    use crate::ts::Ts;
+
+    fn series(times: &[i64]) -> RetransSeries {
+        let mark = |n: i64| Mark {
+            ts: Ts::from_nanos(n),
+            at: PacketRef::default(),
+        };
+        RetransSeries {
+            dir: Dir::ToServer,
+            seq_rel: 1,
+            len: 1,
+            original: times.first().map(|&t| mark(t)),
+            sends: times.iter().skip(1).map(|&t| mark(t)).collect(),
+            count: times.len().saturating_sub(1) as u32,
+            idle_before: None,
+            recovered: None,
+        }
+    }
+
+    #[test]
+    fn doubling_gaps_back_off_and_flat_ones_do_not() {
+        assert!(backs_off(&series(&[0, 200, 600, 1400])));
+        assert!(!backs_off(&series(&[0, 200, 400, 600])));
+    }
+
+    /// Regression (found by the pipeline fuzz target): gaps near the range of i64 overflowed the comparison.
+    #[test]
+    fn gaps_of_any_size_do_not_overflow() {
+        assert!(!backs_off(&series(&[i64::MIN, 0, i64::MAX])));
+        assert!(backs_off(&series(&[i64::MIN, i64::MIN + 1, i64::MAX])));
+    }
 }
