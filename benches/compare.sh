@@ -15,7 +15,8 @@
 #   --whoclosed P the binary (default target/release/whoclosed of this checkout)
 #   --json OUT    also write every run's figures as JSON
 #   --no-targets  print the table only (exit status 0 even when a target misses)
-# Rows: whoclosed --format json on the pcap, on the pcapng copy and from standard input; cat (the I/O floor);
+# Rows: whoclosed --format json on the pcap, on the pcapng copy, from standard input fed by `cat` through a pipe
+# (the target's row) and from standard input redirected from the file (`- < FILE`); cat (the I/O floor);
 # tcpdump -r -w /dev/null; tcptrace -n -l; tshark -z conv,tcp. Each row: median wall seconds over its runs, the
 # spread (min–max), MB/s (10^6 bytes of the file read), packets/s, peak RSS in MiB (the largest of the runs,
 # GNU time's "Maximum resident set size"), and whoclosed's throughput over the row's.
@@ -69,6 +70,7 @@ row() { NAMES+=("$1"); NRUNS+=("$2"); SIZES+=("$3"); CMDS+=("$4"); }
 row "whoclosed" "$RUNS" "$BYTES" '/usr/bin/time -f "%M" -o "$M" "$WC" -q --format json "$F" >/dev/null'
 [ -n "$NG" ] && row "whoclosed pcapng" "$RUNS" "$NG_BYTES" '/usr/bin/time -f "%M" -o "$M" "$WC" -q --format json "$G" >/dev/null'
 row "whoclosed stdin" "$RUNS" "$BYTES" 'cat "$F" | /usr/bin/time -f "%M" -o "$M" "$WC" -q --format json - >/dev/null'
+row "whoclosed stdin < file" "$RUNS" "$BYTES" '/usr/bin/time -f "%M" -o "$M" "$WC" -q --format json - <"$F" >/dev/null'
 row "cat" "$RUNS" "$BYTES" '/usr/bin/time -f "%M" -o "$M" cat "$F" >/dev/null'
 command -v tcpdump >/dev/null && row "tcpdump -r -w /dev/null" "$RUNS" "$BYTES" '/usr/bin/time -f "%M" -o "$M" tcpdump -r "$F" -w /dev/null 2>/dev/null'
 command -v tcptrace >/dev/null && row "tcptrace -n -l" "$RUNS" "$BYTES" '/usr/bin/time -f "%M" -o "$M" tcptrace -n -l "$F" >/dev/null'
