@@ -46,6 +46,13 @@ impl Read for RawInput {
             self.head_pos += n;
             return Ok(n);
         }
+        self.read_underlying(out)
+    }
+}
+
+impl RawInput {
+    /// Reads from the file or pipe itself (past the sniffed head), counting the bytes.
+    fn read_underlying(&mut self, out: &mut [u8]) -> io::Result<usize> {
         let n = match &mut self.inner {
             RawKind::File(f) => f.read(out)?,
             RawKind::Stdin(s) => s.read(out)?,
@@ -224,12 +231,7 @@ struct RawReadOnly<'a>(&'a mut RawInput);
 
 impl Read for RawReadOnly<'_> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let n = match &mut self.0.inner {
-            RawKind::File(f) => f.read(out)?,
-            RawKind::Stdin(s) => s.read(out)?,
-        };
-        self.0.count = self.0.count.saturating_add(n as u64);
-        Ok(n)
+        self.0.read_underlying(out)
     }
 }
 
