@@ -11,8 +11,8 @@
 #   --rates     packets/s steps for tcpreplay --pps; 0 is --topspeed (default "25000 50000 100000 200000 400000 0")
 #   --seconds   length of each step (default 5): the step replays rate x seconds packets (-L), at most the file
 #   --buffer    kernel capture buffer for every reader, MiB (default 32, whoclosed's default; tcpdump gets -B too)
-# Each step runs three readers in turn on the same packets: whoclosed -i (immediate mode, its default),
-# whoclosed -i --no-immediate, and tcpdump -i -w /dev/null. Per run: the rate tcpreplay reached, the packets the
+# Each step runs three readers in turn on the same packets: whoclosed -i (the kernel's batches, its default),
+# whoclosed -i --immediate, and tcpdump -i -w /dev/null. Per run: the rate tcpreplay reached, the packets the
 # reader got, the kernel's drops. A reader "keeps up" at a rate when it dropped nothing.
 # Both ends share this machine's 2 cores with tcpreplay: the figures are for this machine, as the doc says.
 set -euo pipefail
@@ -60,7 +60,7 @@ done
 ethtool_off() { ip netns exec "$1" ethtool -K "$2" tso off gso off gro off >/dev/null 2>&1 || true; }
 ethtool_off $A blivea; ethtool_off $B bliveb
 
-# One run: reader $1 (whoclosed | whoclosed-batch | tcpdump) at rate $2 (0 = topspeed); prints one result line.
+# One run: reader $1 (whoclosed | whoclosed-immediate | tcpdump) at rate $2 (0 = topspeed); prints one result line.
 run() {
   local who=$1 rate=$2 n dur out err rp pid got drops
   if [ "$rate" = 0 ]; then n=$TOTAL; else n=$((rate * SECS)); [ "$n" -gt "$TOTAL" ] && n=$TOTAL; fi
@@ -69,7 +69,7 @@ run() {
   case $who in
     whoclosed) ip netns exec $B timeout $((dur + 10)) "$WC" -i bliveb -B "$BUF" --format ndjson --duration $dur \
                  >"$out" 2>"$err" & ;;
-    whoclosed-batch) ip netns exec $B timeout $((dur + 10)) "$WC" -i bliveb -B "$BUF" --no-immediate \
+    whoclosed-immediate) ip netns exec $B timeout $((dur + 10)) "$WC" -i bliveb -B "$BUF" --immediate \
                  --format ndjson --duration $dur >"$out" 2>"$err" & ;;
     tcpdump) ip netns exec $B timeout $dur tcpdump -n -B $((BUF * 1024)) -i bliveb -w /dev/null >"$out" 2>"$err" & ;;
   esac
@@ -99,7 +99,7 @@ echo "live.sh: replaying $CAP ($TOTAL packets) over a veth pair, ${SECS} s a ste
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 : > "$TMP/res"
 for rate in $RATES; do
-  for who in whoclosed whoclosed-batch tcpdump; do
+  for who in whoclosed whoclosed-immediate tcpdump; do
     printf '\r  rate %s: %-16s' "$([ "$rate" = 0 ] && echo topspeed || echo "$rate")" "$who" >&2
     run "$who" "$rate" >> "$TMP/res"
   done
@@ -108,7 +108,7 @@ printf '\r%50s\r' '' >&2
 python3 - "$TMP/res" <<'EOF'
 import sys
 rows = [l.split() for l in open(sys.argv[1])]
-names = {"whoclosed": "whoclosed -i", "whoclosed-batch": "whoclosed -i --no-immediate", "tcpdump": "tcpdump -i -w /dev/null"}
+names = {"whoclosed": "whoclosed -i", "whoclosed-immediate": "whoclosed -i --immediate", "tcpdump": "tcpdump -i -w /dev/null"}
 print()
 print(f'| {"step (pps)":>10} | {"reader":<27} | {"sent":>9} | {"replay pps":>10} | {"got":>9} | {"kernel drops":>12} | {"dropped":>7} |')
 print(f'|{"-" * 11}:|{"-" * 29}|{"-" * 10}:|{"-" * 11}:|{"-" * 10}:|{"-" * 13}:|{"-" * 8}:|')

@@ -160,9 +160,10 @@ pub struct Args {
     #[arg(short = 'Z', long = "user", value_name = "USER", help_heading = "Live capture")]
     pub user: Option<String>,
 
-    /// Let the kernel batch packets (libpcap's default); whoclosed uses immediate mode otherwise.
+    /// Hand each packet over as it arrives (immediate mode) instead of in the kernel's batches, delivered at
+    /// least every 100 ms: lower latency, about half the packet rate without drops.
     #[arg(long, help_heading = "Live capture")]
-    pub no_immediate: bool,
+    pub immediate: bool,
 }
 
 const EXAMPLES: &str = "Examples:

@@ -103,7 +103,7 @@ impl Config {
                     filter,
                     snaplen: a.snaplen,
                     buffer_mb: a.buffer_mb,
-                    immediate: !a.no_immediate,
+                    immediate: a.immediate,
                     write: a.write.clone(),
                     count: a.count,
                 },
