@@ -2,7 +2,7 @@
 
 use super::{Cause, ClosedBy, Confidence, Evidence, Verdict};
 use crate::tcp::{Dir, Mark, RetransSeries, RstInfo, TcpRecord};
-use crate::ts::Dur;
+use crate::ts::{Dur, Ts};
 
 pub fn ev(m: Mark, text: impl Into<String>) -> Evidence {
     Evidence {
@@ -93,28 +93,29 @@ pub fn first_fin(t: &TcpRecord) -> Option<(Dir, Mark)> {
         .min_by_key(|(_, m)| *m)
 }
 
+/// The gaps between a series' transmissions, the first one (when captured) included.
+fn gaps(s: &RetransSeries) -> Vec<Dur> {
+    let times: Vec<Ts> = s.original.iter().chain(&s.sends).map(|m| m.ts).collect();
+    times
+        .windows(2)
+        .filter_map(|w| match w {
+            [a, b] => Some(b.since(*a)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The time a sender would wait before its next retransmission, from the series' last gap: RTO backoff
 /// doubles, capped at 120 s (Linux TCP_RTO_MAX), at least 200 ms (TCP_RTO_MIN).
 pub fn next_rto(s: &RetransSeries) -> Dur {
-    let mut times: Vec<Mark> = s.original.into_iter().collect();
-    times.extend(s.sends.iter().copied());
-    let last_gap = match times.as_slice() {
-        [.., a, b] => b.ts.since(a.ts),
-        _ => Dur::from_millis(200),
-    };
+    let last_gap = gaps(s).last().copied().unwrap_or(Dur::from_millis(200));
     let doubled = last_gap.saturating_mul(2);
     doubled.max(Dur::from_millis(200)).min(Dur::from_secs(120))
 }
 
 /// "0.20 s → 3.2 s" : the first and last gaps of a series, to show the backoff.
 pub fn backoff(s: &RetransSeries) -> Option<String> {
-    let mut times: Vec<Mark> = s.original.into_iter().collect();
-    times.extend(s.sends.iter().copied());
-    let gaps: Vec<Dur> = times
-        .windows(2)
-        .filter_map(|w| w.get(1).zip(w.first()).map(|(b, a)| b.ts.since(a.ts)))
-        .collect();
-    match gaps.as_slice() {
+    match gaps(s).as_slice() {
         [] => None,
         [g] => Some(format!("{g}")),
         [first, .., last] => Some(format!("{first} → {last}")),
@@ -123,17 +124,12 @@ pub fn backoff(s: &RetransSeries) -> Option<String> {
 
 /// Whether the gaps of a series grow (exponential backoff) rather than stay flat.
 pub fn backs_off(s: &RetransSeries) -> bool {
-    let mut times: Vec<Mark> = s.original.into_iter().collect();
-    times.extend(s.sends.iter().copied());
-    let gaps: Vec<i64> = times
-        .windows(2)
-        .filter_map(|w| w.get(1).zip(w.first()).map(|(b, a)| b.ts.since(a.ts).nanos()))
-        .collect();
+    let gaps = gaps(s);
     // Each gap at least 1.5× the one before, compared in i128: a capture's times can be hours or decades apart.
     gaps.len() >= 2
         && gaps
             .windows(2)
-            .all(|w| matches!(w, [a, b] if i128::from(*b) * 10 >= i128::from(*a) * 15))
+            .all(|w| matches!(w, [a, b] if i128::from(b.nanos()) * 10 >= i128::from(a.nanos()) * 15))
 }
 
 /// gRPC status code names (grpc/doc/statuscodes.md); unknown codes print as numbers.
@@ -168,7 +164,6 @@ mod backoff_tests {
     use super::*;
     use crate::source::PacketRef;
     use crate::tcp::{Dir, Mark};
-    use crate::ts::Ts;
 
     fn series(times: &[i64]) -> RetransSeries {
         let mark = |n: i64| Mark {

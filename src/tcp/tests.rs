@@ -473,14 +473,12 @@ fn icmp_errors_are_matched_to_their_connection_through_the_quoted_header() {
             seq: Some(SeqNum(100)),
         }),
     };
-    s.t.icmp(
-        &ip,
-        &msg,
-        Mark {
-            ts: s.now.plus(Dur::from_millis(1)),
-            at: PacketRef { file: 0, frame: 2 },
-        },
-    );
+    let now = s.now;
+    let mark = |ms: i64, frame: u64| Mark {
+        ts: now.plus(Dur::from_millis(ms)),
+        at: PacketRef { file: 0, frame },
+    };
+    s.t.icmp(&ip, &msg, mark(1, 2));
     // An error quoting an unknown connection is counted, not attached anywhere.
     let other = IcmpMessage {
         quoted: Some(QuotedTcp {
@@ -489,14 +487,7 @@ fn icmp_errors_are_matched_to_their_connection_through_the_quoted_header() {
         }),
         ..msg
     };
-    s.t.icmp(
-        &ip,
-        &other,
-        Mark {
-            ts: s.now.plus(Dur::from_millis(2)),
-            at: PacketRef { file: 0, frame: 3 },
-        },
-    );
+    s.t.icmp(&ip, &other, mark(2, 3));
     assert_eq!(s.t.stats().icmp_matched, 1);
     assert_eq!(s.t.stats().icmp_unmatched, 1);
     let out = s.finish();
