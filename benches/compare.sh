@@ -15,11 +15,15 @@
 #   --whoclosed P the binary (default target/release/whoclosed of this checkout)
 #   --json OUT    also write every run's figures as JSON
 #   --no-targets  print the table only (exit status 0 even when a target misses)
-# Rows: whoclosed --format json on the pcap, on the pcapng copy, from standard input fed by `cat` through a pipe
-# (the target's row) and from standard input redirected from the file (`- < FILE`); cat (the I/O floor);
-# tcpdump -r -w /dev/null; tcptrace -n -l; tshark -z conv,tcp. Each row: median wall seconds over its runs, the
-# spread (min–max), MB/s (10^6 bytes of the file read), packets/s, peak RSS in MiB (the largest of the runs,
-# GNU time's "Maximum resident set size"), and whoclosed's throughput over the row's.
+# Rows: whoclosed --format json on the pcap, on the pcapng copy, and on standard input three ways: fed by `cat`
+# through a pipe, fed by `pv` through a pipe (pv splices the file's pages into the pipe instead of copying them:
+# the pipe's own cost with the cheapest feeder), and redirected from the file (`- < FILE`); cat (the I/O floor);
+# `cat FILE | cat` (what moving the file through a pipe costs with no analysis at all); tcpdump -r -w /dev/null;
+# tcptrace -n -l; tshark -z conv,tcp. Each row: median wall seconds over its runs, the spread (min–max), the
+# median CPU seconds (user + system) of the measured tool, and of the feeder in front of the pipe ("+ …"), MB/s
+# (10^6 bytes of the file read), packets/s, peak RSS in MiB (the largest of the runs, GNU time's "Maximum
+# resident set size"), and whoclosed's throughput over the row's. On two cores a feeder's CPU is taken from the
+# cores whoclosed uses, which is why the pipe rows show it.
 # Exit status: 0 when every target holds (or --no-targets), 1 when one misses, 2 on a usage error.
 set -euo pipefail
 
@@ -63,29 +67,38 @@ case "$PKTS" in ''|*[!0-9]*) echo "compare.sh: capinfos cannot count the packets
 NG_BYTES=0
 [ -n "$NG" ] && NG_BYTES=$(stat -L -c %s "$NG")
 
-# The rows: name | runs | bytes read | command (bash, $F is the capture, $G the pcapng copy). "sh -c" keeps the
-# redirections out of GNU time's way; the stdin row times the whole pipeline but measures whoclosed's RSS.
+# The rows: name | runs | bytes read | command (bash, $F is the capture, $G the pcapng copy, $M and $P the files
+# GNU time writes the measured tool's and the feeder's figures to). The pipe rows time the whole pipeline but
+# measure whoclosed's RSS.
 declare -a NAMES=() CMDS=() NRUNS=() SIZES=()
 row() { NAMES+=("$1"); NRUNS+=("$2"); SIZES+=("$3"); CMDS+=("$4"); }
-row "whoclosed" "$RUNS" "$BYTES" '/usr/bin/time -f "%M" -o "$M" "$WC" -q --format json "$F" >/dev/null'
-[ -n "$NG" ] && row "whoclosed pcapng" "$RUNS" "$NG_BYTES" '/usr/bin/time -f "%M" -o "$M" "$WC" -q --format json "$G" >/dev/null'
-row "whoclosed stdin" "$RUNS" "$BYTES" 'cat "$F" | /usr/bin/time -f "%M" -o "$M" "$WC" -q --format json - >/dev/null'
-row "whoclosed stdin < file" "$RUNS" "$BYTES" '/usr/bin/time -f "%M" -o "$M" "$WC" -q --format json - <"$F" >/dev/null'
-row "cat" "$RUNS" "$BYTES" '/usr/bin/time -f "%M" -o "$M" cat "$F" >/dev/null'
-command -v tcpdump >/dev/null && row "tcpdump -r -w /dev/null" "$RUNS" "$BYTES" '/usr/bin/time -f "%M" -o "$M" tcpdump -r "$F" -w /dev/null 2>/dev/null'
-command -v tcptrace >/dev/null && row "tcptrace -n -l" "$RUNS" "$BYTES" '/usr/bin/time -f "%M" -o "$M" tcptrace -n -l "$F" >/dev/null'
+T='/usr/bin/time -f "%M %U %S" -o "$M"'   # the measured tool
+TF='/usr/bin/time -f "%U %S" -o "$P"'     # the feeder of a pipe
+row "whoclosed" "$RUNS" "$BYTES" "$T"' "$WC" -q --format json "$F" >/dev/null'
+[ -n "$NG" ] && row "whoclosed pcapng" "$RUNS" "$NG_BYTES" "$T"' "$WC" -q --format json "$G" >/dev/null'
+row "whoclosed stdin (cat pipe)" "$RUNS" "$BYTES" "$TF cat \"\$F\" | $T"' "$WC" -q --format json - >/dev/null'
+command -v pv >/dev/null && \
+  row "whoclosed stdin (pv pipe)" "$RUNS" "$BYTES" "$TF pv -q \"\$F\" | $T"' "$WC" -q --format json - >/dev/null'
+row "whoclosed stdin (< file)" "$RUNS" "$BYTES" "$T"' "$WC" -q --format json - <"$F" >/dev/null'
+row "cat" "$RUNS" "$BYTES" "$T"' cat "$F" >/dev/null'
+row "cat pipe into cat" "$RUNS" "$BYTES" "$TF cat \"\$F\" | $T"' cat >/dev/null'
+command -v tcpdump >/dev/null && row "tcpdump -r -w /dev/null" "$RUNS" "$BYTES" "$T"' tcpdump -r "$F" -w /dev/null 2>/dev/null'
+command -v tcptrace >/dev/null && row "tcptrace -n -l" "$RUNS" "$BYTES" "$T"' tcptrace -n -l "$F" >/dev/null'
 [ "$TSHARK" = 1 ] && command -v tshark >/dev/null && \
-  row "tshark -z conv,tcp" "$SLOW_RUNS" "$BYTES" '/usr/bin/time -f "%M" -o "$M" tshark -n -q -r "$F" -z conv,tcp >/dev/null 2>&1'
+  row "tshark -z conv,tcp" "$SLOW_RUNS" "$BYTES" "$T"' tshark -n -q -r "$F" -z conv,tcp >/dev/null 2>&1'
 
-# One run of row $1 (the $2-th): wall seconds from bash's clock, peak RSS from GNU time.
+# One run of row $1 (the $2-th): wall seconds from bash's clock; peak RSS and CPU seconds from GNU time (its last
+# line: a tool that fails makes GNU time write a "Command exited" line first).
 run_one() {
-  local i=$1 k=$2 F=$CAP G=$NG M="$TMP/rss" t0 t1 rc=0
-  : > "$M"
+  local i=$1 k=$2 F=$CAP G=$NG M="$TMP/rss" P="$TMP/feeder" t0 t1 rc=0
+  : > "$M"; : > "$P"
   t0=$EPOCHREALTIME
   eval "${CMDS[$i]}" || rc=$?
   t1=$EPOCHREALTIME
-  local rss; rss=$(grep -E '^[0-9]+$' "$M" | tail -1)
-  echo "$i $k $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.6f", b - a}') ${rss:-0} $rc" >> "$TMP/runs"
+  local m f
+  m=$(awk '/^[0-9]+ [0-9.]+ [0-9.]+$/ {v = sprintf("%s %.2f", $1, $2 + $3)} END {print v}' "$M")
+  f=$(awk '/^[0-9.]+ [0-9.]+$/ {v = sprintf("%.2f", $1 + $2)} END {print v}' "$P")
+  echo "$i $k $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.6f", b - a}') ${m:-0 0} ${f:--1} $rc" >> "$TMP/runs"
 }
 
 echo "compare.sh: $CAP — $(awk -v b="$BYTES" 'BEGIN {printf "%.1f MB", b / 1e6}'), $PKTS packets$([ -n "$NG" ] && echo "; pcapng copy $NG")"
@@ -119,15 +132,19 @@ lines = dict(l.rstrip("\n").split("\t", 1) for l in open(rows_f))
 names, sizes = lines["names"].split("\t"), [int(s) for s in lines["sizes"].split("\t")]
 runs = {i: [] for i in range(len(names))}
 for l in open(runs_f):
-    i, k, wall, rss, rc = l.split()
-    runs[int(i)].append({"wall_s": float(wall), "rss_kib": int(rss), "exit": int(rc)})
+    i, k, wall, rss, cpu, feeder, rc = l.split()
+    runs[int(i)].append({"wall_s": float(wall), "rss_kib": int(rss), "cpu_s": float(cpu),
+                         "feeder_cpu_s": float(feeder) if float(feeder) >= 0 else None, "exit": int(rc)})
 
 res = []
 for i, name in enumerate(names):
     rs = runs[i]
     walls = [r["wall_s"] for r in rs]
     med = statistics.median(walls)
+    feeders = [r["feeder_cpu_s"] for r in rs if r["feeder_cpu_s"] is not None]
     res.append({"tool": name, "runs": len(rs), "median_s": med, "min_s": min(walls), "max_s": max(walls),
+                "cpu_s": statistics.median(r["cpu_s"] for r in rs),
+                "feeder_cpu_s": statistics.median(feeders) if feeders else None,
                 "mb_per_s": sizes[i] / 1e6 / med, "packets_per_s": pkts / med,
                 "peak_rss_mib": max(r["rss_kib"] for r in rs) / 1024,
                 "failed_runs": sum(1 for r in rs if r["exit"] != 0), "bytes": sizes[i], "all": rs})
@@ -140,9 +157,12 @@ for r in res:
 def spread(r):
     return f'{r["min_s"]:.3f}–{r["max_s"]:.3f}' if r["runs"] > 1 else "(1 run)"
 
-hdr = ["tool", "runs", "median s", "spread s", "MB/s", "packets/s", "peak RSS MiB", "whoclosed ×"]
+def cpu(r):
+    return f'{r["cpu_s"]:.2f}' + (f' + {r["feeder_cpu_s"]:.2f}' if r["feeder_cpu_s"] is not None else "")
+
+hdr = ["tool", "runs", "median s", "spread s", "CPU s", "MB/s", "packets/s", "peak RSS MiB", "whoclosed ×"]
 table = [[r["tool"] + (f' ({r["failed_runs"]} failed)' if r["failed_runs"] else ""), str(r["runs"]),
-          f'{r["median_s"]:.3f}', spread(r), f'{r["mb_per_s"]:,.0f}', f'{r["packets_per_s"]:,.0f}',
+          f'{r["median_s"]:.3f}', spread(r), cpu(r), f'{r["mb_per_s"]:,.0f}', f'{r["packets_per_s"]:,.0f}',
           f'{r["peak_rss_mib"]:.1f}', "—" if r is wc else f'{r["whoclosed_x"]:.2f}×'] for r in res]
 w = [max(len(hdr[j]), *(len(t[j]) for t in table)) for j in range(len(hdr))]
 line = lambda cells: "| " + " | ".join(c.ljust(w[j]) if j == 0 else c.rjust(w[j]) for j, c in enumerate(cells)) + " |"
@@ -152,7 +172,8 @@ print("|" + "|".join(("-" * (w[j] + 1) + ":") if j else ("-" * (w[j] + 2)) for j
 for t in table:
     print(line(t))
 print()
-peers = [(r["tool"].split()[0], r["whoclosed_x"]) for r in res if not r["tool"].startswith("whoclosed")]
+peers = [(r["tool"].split()[0], r["whoclosed_x"]) for r in res
+         if not r["tool"].startswith("whoclosed") and "pipe" not in r["tool"]]
 print("whoclosed is " + ", ".join(f"{x:.2f}× {n}" for n, x in peers) + " (throughput, packets/s)")
 print(f"load average {load0} before the runs, {load1} after (2 cores shared: a large spread means a busy machine)")
 
@@ -166,15 +187,16 @@ if "tshark -z conv,tcp" in by:
 x = by["cat"]["whoclosed_x"]; target("throughput ≥ 0.25× cat", x >= 0.25, f"{x:.2f}×")
 rss = max(r["peak_rss_mib"] for r in res if r["tool"].startswith("whoclosed"))
 target("peak RSS ≤ 64 MiB", rss <= 64, f"{rss:.1f} MiB")
-for v in ("whoclosed pcapng", "whoclosed stdin"):
+for v in ("whoclosed pcapng", "whoclosed stdin (cat pipe)", "whoclosed stdin (pv pipe)", "whoclosed stdin (< file)"):
     if v in by:
         # the same packets, so the time ratio is the throughput ratio; only slower counts against the target
         x = by[v]["median_s"] / wc["median_s"]
-        target(f"{v.split()[1]} within 20 % of pcap", x <= 1.2, f"{(x - 1) * 100:+.0f} % time")
+        target(f"{v.split(None, 1)[1]} within 20 % of pcap", x <= 1.2, f"{(x - 1) * 100:+.0f} % time")
 failed = [r["tool"] for r in res if r["failed_runs"]]
 print()
+tw = max((len(t["target"]) for t in targets), default=0)
 for t in targets:
-    print(f'  {"HOLDS" if t["holds"] else "MISS "}  {t["target"]:<34} {t["got"]}')
+    print(f'  {"HOLDS" if t["holds"] else "MISS "}  {t["target"]:<{tw}}  {t["got"]}')
 if failed:
     print(f"  runs failed (non-zero exit): {', '.join(failed)}")
 if json_out:
