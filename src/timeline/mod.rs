@@ -109,162 +109,152 @@ pub fn build(tcp: &TcpRecord, h2: Option<&H2Record>) -> Timeline {
     }
 }
 
-const HANDSHAKE_ACK: &str = "client completed the handshake (ACK)";
-
-/// Tag and sentence of the events that are always the same words (a third of all events on a busy capture).
-fn fixed(actor: Actor, kind: &TcpEventKind) -> Option<(&'static str, &'static str)> {
-    match (actor, kind) {
-        (Actor::Client, TcpEventKind::Syn { ack: false, nth: 0, .. }) => Some(("syn", "client sent SYN")),
-        (Actor::Server, TcpEventKind::Syn { ack: true, nth: 0, .. }) => Some(("syn_ack", "server sent SYN-ACK")),
-        (_, TcpEventKind::HandshakeAck) => Some(("handshake_ack", HANDSHAKE_ACK)),
-        _ => None,
-    }
-}
-
 fn tcp_event(rec: &TcpRecord, e: &TcpEvent) -> Event {
     let actor = Actor::from_dir(e.dir);
     let who = actor.as_str();
     let mut until = None;
-    let (kind, text) = if let Some((kind, text)) = fixed(actor, &e.kind) {
-        (kind, Cow::Borrowed(text))
-    } else {
-        let (kind, text) = match &e.kind {
-            TcpEventKind::Syn { ack, nth, since_prev } => {
-                let name = if *ack { "SYN-ACK" } else { "SYN" };
-                let tag = if *ack { "syn_ack" } else { "syn" };
-                match (nth, since_prev) {
-                    (0, _) => (tag, format!("{who} sent {name}")),
-                    (n, Some(gap)) => (
-                        tag,
-                        format!("{who} retransmitted {name} (#{n}, {gap} after the previous one)"),
-                    ),
-                    (n, None) => (tag, format!("{who} retransmitted {name} (#{n})")),
-                }
+    // The sentences that are always the same words (a third of all events on a busy capture) are borrowed.
+    let (kind, text): (&str, Cow<'static, str>) = match &e.kind {
+        TcpEventKind::Syn { ack, nth, since_prev } => {
+            let name = if *ack { "SYN-ACK" } else { "SYN" };
+            let tag = if *ack { "syn_ack" } else { "syn" };
+            match (nth, since_prev) {
+                (0, _) => match (actor, ack) {
+                    (Actor::Client, false) => (tag, "client sent SYN".into()),
+                    (Actor::Server, true) => (tag, "server sent SYN-ACK".into()),
+                    _ => (tag, format!("{who} sent {name}").into()),
+                },
+                (n, Some(gap)) => (
+                    tag,
+                    format!("{who} retransmitted {name} (#{n}, {gap} after the previous one)").into(),
+                ),
+                (n, None) => (tag, format!("{who} retransmitted {name} (#{n})").into()),
             }
-            // Told by `fixed` above; kept for the match to be whole.
-            TcpEventKind::HandshakeAck => ("handshake_ack", HANDSHAKE_ACK.to_string()),
-            TcpEventKind::Data { segments, bytes, last } => {
-                until = Some((last.at, last.ts));
-                let seg = if *segments == 1 { "segment" } else { "segments" };
-                ("data", format!("{who} sent {bytes} bytes in {segments} {seg}"))
-            }
-            TcpEventKind::Retransmission {
-                seq_rel,
-                len,
-                nth,
-                since_prev,
-                fast,
-                spurious,
-            } => {
-                let how = if *fast {
-                    "fast retransmission"
-                } else if *spurious {
-                    "spurious retransmission"
-                } else {
-                    "retransmission"
-                };
-                let gap = since_prev
-                    .map(|g| format!(", {g} after the previous send"))
-                    .unwrap_or_default();
+        }
+        TcpEventKind::HandshakeAck => ("handshake_ack", "client completed the handshake (ACK)".into()),
+        TcpEventKind::Data { segments, bytes, last } => {
+            until = Some((last.at, last.ts));
+            let seg = if *segments == 1 { "segment" } else { "segments" };
+            ("data", format!("{who} sent {bytes} bytes in {segments} {seg}").into())
+        }
+        TcpEventKind::Retransmission {
+            seq_rel,
+            len,
+            nth,
+            since_prev,
+            fast,
+            spurious,
+        } => {
+            let how = if *fast {
+                "fast retransmission"
+            } else if *spurious {
+                "spurious retransmission"
+            } else {
+                "retransmission"
+            };
+            let gap = since_prev
+                .map(|g| format!(", {g} after the previous send"))
+                .unwrap_or_default();
+            (
+                "retransmission",
+                format!("{who} {how} #{nth} of {len} bytes at seq {seq_rel}{gap}").into(),
+            )
+        }
+        TcpEventKind::Recovered {
+            seq_rel,
+            retransmissions,
+            after,
+        } => (
+            "recovered",
+            format!(
+                "seq {seq_rel} acknowledged after {retransmissions} retransmissions ({after} after it was first sent)"
+            )
+            .into(),
+        ),
+        TcpEventKind::OutOfOrder { seq_rel, len } => (
+            "out_of_order",
+            format!("{who} segment out of order ({len} bytes at seq {seq_rel})").into(),
+        ),
+        TcpEventKind::Missing { seq_rel, bytes } => (
+            "missing",
+            format!("{bytes} bytes from the {who} at seq {seq_rel} are not in the capture").into(),
+        ),
+        TcpEventKind::AckedUnseen { bytes } => {
+            let other = e.dir.map_or("peer", |d| d.receiver());
+            (
+                "acked_unseen",
+                format!("{who} acknowledged {bytes} bytes of the {other}'s that the capture never saw").into(),
+            )
+        }
+        TcpEventKind::DupAcks { count, ack_rel } => (
+            "dup_acks",
+            format!("{who} sent {count} duplicate ACKs for seq {ack_rel}").into(),
+        ),
+        TcpEventKind::KeepAlive { nth, since_prev } => {
+            let gap = since_prev
+                .map(|g| format!(", {g} after the previous packet"))
+                .unwrap_or_default();
+            ("keepalive", format!("{who} TCP keepalive probe #{nth}{gap}").into())
+        }
+        TcpEventKind::KeepAliveAck => ("keepalive_ack", format!("{who} answered the keepalive probe").into()),
+        TcpEventKind::ZeroWindow => (
+            "zero_window",
+            format!("{who} advertised a zero window (its receive buffer is full)").into(),
+        ),
+        TcpEventKind::WindowOpened { after } => (
+            "window_opened",
+            format!("{who} opened its window again after {after}").into(),
+        ),
+        TcpEventKind::WindowProbe => ("window_probe", format!("{who} probed the peer's zero window").into()),
+        TcpEventKind::Idle { dur, from } => {
+            until = Some((e.mark.at, e.mark.ts));
+            return Event {
+                ts: from.ts,
+                at: from.at,
+                until,
+                actor: Actor::Connection,
+                layer: Layer::Tcp,
+                kind: "idle",
+                text: format!("idle for {dur}").into(),
+            };
+        }
+        TcpEventKind::Fin {
+            seq_rel,
+            retransmission,
+        } => {
+            if *retransmission {
+                ("fin", format!("{who} retransmitted its FIN").into())
+            } else {
                 (
-                    "retransmission",
-                    format!("{who} {how} #{nth} of {len} bytes at seq {seq_rel}{gap}"),
+                    "fin",
+                    format!("{who} sent FIN (seq {seq_rel}): it has nothing more to send").into(),
                 )
             }
-            TcpEventKind::Recovered {
-                seq_rel,
-                retransmissions,
-                after,
-            } => (
-                "recovered",
-                format!(
-                    "seq {seq_rel} acknowledged after {retransmissions} retransmissions ({after} after it was first sent)"
-                ),
-            ),
-            TcpEventKind::OutOfOrder { seq_rel, len } => (
-                "out_of_order",
-                format!("{who} segment out of order ({len} bytes at seq {seq_rel})"),
-            ),
-            TcpEventKind::Missing { seq_rel, bytes } => (
-                "missing",
-                format!("{bytes} bytes from the {who} at seq {seq_rel} are not in the capture"),
-            ),
-            TcpEventKind::AckedUnseen { bytes } => {
-                let other = e.dir.map_or("peer", |d| d.receiver());
-                (
-                    "acked_unseen",
-                    format!("{who} acknowledged {bytes} bytes of the {other}'s that the capture never saw"),
-                )
-            }
-            TcpEventKind::DupAcks { count, ack_rel } => (
-                "dup_acks",
-                format!("{who} sent {count} duplicate ACKs for seq {ack_rel}"),
-            ),
-            TcpEventKind::KeepAlive { nth, since_prev } => {
-                let gap = since_prev
-                    .map(|g| format!(", {g} after the previous packet"))
-                    .unwrap_or_default();
-                ("keepalive", format!("{who} TCP keepalive probe #{nth}{gap}"))
-            }
-            TcpEventKind::KeepAliveAck => ("keepalive_ack", format!("{who} answered the keepalive probe")),
-            TcpEventKind::ZeroWindow => (
-                "zero_window",
-                format!("{who} advertised a zero window (its receive buffer is full)"),
-            ),
-            TcpEventKind::WindowOpened { after } => {
-                ("window_opened", format!("{who} opened its window again after {after}"))
-            }
-            TcpEventKind::WindowProbe => ("window_probe", format!("{who} probed the peer's zero window")),
-            TcpEventKind::Idle { dur, from } => {
-                until = Some((e.mark.at, e.mark.ts));
-                return Event {
-                    ts: from.ts,
-                    at: from.at,
-                    until,
-                    actor: Actor::Connection,
-                    layer: Layer::Tcp,
-                    kind: "idle",
-                    text: format!("idle for {dur}").into(),
-                };
-            }
-            TcpEventKind::Fin {
-                seq_rel,
-                retransmission,
-            } => {
-                if *retransmission {
-                    ("fin", format!("{who} retransmitted its FIN"))
-                } else {
-                    (
-                        "fin",
-                        format!("{who} sent FIN (seq {seq_rel}): it has nothing more to send"),
-                    )
-                }
-            }
-            TcpEventKind::Rst(info) => ("rst", rst_text(rec, info)),
-            TcpEventKind::Icmp { from, text, .. } => {
-                return Event {
-                    ts: e.mark.ts,
-                    at: e.mark.at,
-                    until: None,
-                    actor: Actor::Network,
-                    layer: Layer::Icmp,
-                    kind: "icmp",
-                    text: format!("ICMP from {from} about a {who} packet: {text}").into(),
-                };
-            }
-            TcpEventKind::Truncated { bytes } => (
-                "truncated",
-                format!("{bytes} bytes of {who} payload cut by the snapshot length"),
-            ),
-            TcpEventKind::ReassemblyFull { skipped, cap } => (
-                "reassembly_full",
-                format!(
-                    "limit: {cap} bytes of {who} data were held ahead of missing data, the reassembly cap; {skipped} \
-                     missing bytes were given up on and the stream analysed from after them (later overflows not listed)"
-                ),
-            ),
-        };
-        (kind, Cow::Owned(text))
+        }
+        TcpEventKind::Rst(info) => ("rst", rst_text(rec, info).into()),
+        TcpEventKind::Icmp { from, text, .. } => {
+            return Event {
+                ts: e.mark.ts,
+                at: e.mark.at,
+                until: None,
+                actor: Actor::Network,
+                layer: Layer::Icmp,
+                kind: "icmp",
+                text: format!("ICMP from {from} about a {who} packet: {text}").into(),
+            };
+        }
+        TcpEventKind::Truncated { bytes } => (
+            "truncated",
+            format!("{bytes} bytes of {who} payload cut by the snapshot length").into(),
+        ),
+        TcpEventKind::ReassemblyFull { skipped, cap } => (
+            "reassembly_full",
+            format!(
+                "limit: {cap} bytes of {who} data were held ahead of missing data, the reassembly cap; {skipped} \
+                 missing bytes were given up on and the stream analysed from after them (later overflows not listed)"
+            )
+            .into(),
+        ),
     };
     Event {
         ts: e.mark.ts,
