@@ -112,7 +112,7 @@ fn pretty_at<T: serde::Serialize>(v: &T, lead: &[u8], indent: usize) -> io::Resu
         buf.extend_from_slice(lead);
         let mut ser = serde_json::Serializer::with_formatter(&mut *buf, Indented::new(indent));
         v.serialize(&mut ser).map_err(io::Error::other)?;
-        let text = buf.as_slice().to_vec();
+        let text = buf.to_vec();
         if buf.capacity() > 1 << 20 {
             *buf = Vec::new();
         }

@@ -516,13 +516,22 @@ pub trait Pieces {
     /// are text to concatenate (JSON, NDJSON): the report store hands its spilled text over in runs that the
     /// output copies without reading them (see [`Sink::copy_from`]).
     fn write_details(&self, out: &mut dyn Sink, skip_first: usize) -> io::Result<()> {
-        let mut skip = skip_first;
-        self.walk(&mut |p| {
-            out.write_all(p.detail.get(skip..).unwrap_or_default())?;
-            skip = 0;
-            Ok(())
-        })
+        write_walked_details(self, out, skip_first)
     }
+}
+
+/// [`Pieces::write_details`] by walking the pieces (what an implementation that keeps them in memory does).
+pub(crate) fn write_walked_details<P: Pieces + ?Sized>(
+    pieces: &P,
+    out: &mut dyn Sink,
+    skip_first: usize,
+) -> io::Result<()> {
+    let mut skip = skip_first;
+    pieces.walk(&mut |p| {
+        out.write_all(p.detail.get(skip..).unwrap_or_default())?;
+        skip = 0;
+        Ok(())
+    })
 }
 
 impl Pieces for Vec<Piece> {

@@ -288,8 +288,9 @@ impl Spill {
             let mut head = [0u8; REC_HEAD];
             r.read_exact(&mut head)?;
             let (n, seq) = record_head(&head);
+            let at = pos;
             pos = pos.saturating_add((REC_HEAD + n) as u64);
-            if skip.next_if(|&&at| at == pos - (REC_HEAD + n) as u64).is_some() {
+            if skip.next_if(|&&late| late == at).is_some() {
                 r.seek_relative(i64::try_from(n).map_err(|_| bad())?)?;
                 continue;
             }
@@ -367,10 +368,7 @@ impl Pieces for Store {
     fn write_details(&self, out: &mut dyn Sink, skip_first: usize) -> io::Result<()> {
         debug_assert!(self.sealed, "seal() the store before walking it");
         let Some(s) = self.spill.as_ref() else {
-            return self.mem.values().enumerate().try_for_each(|(i, p)| {
-                let skip = if i == 0 { skip_first } else { 0 };
-                out.write_all(p.detail.get(skip..).unwrap_or_default())
-            });
+            return super::write_walked_details(self, out, skip_first);
         };
         // Runs of consecutive in-order text are copied whole; a late piece ends the run before it.
         let runs = std::cell::RefCell::new(Runs {
