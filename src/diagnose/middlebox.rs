@@ -140,11 +140,11 @@ fn icmp_from_router(i: &Ctx<'_>, after: Mark) -> Option<(Mark, String)> {
     })
 }
 
-fn rst_evidence(t: &TcpRecord, r: &RstInfo, f: &Forgery) -> String {
+fn rst_evidence(r: &RstInfo, f: &Forgery) -> String {
     format!(
         "{}: {}; not the {}'s: {}",
         frame(r.mark),
-        crate::timeline::rst_text(t, r),
+        crate::timeline::rst_text(r),
         r.dir.sender(),
         f.signs.join("; ")
     )
@@ -190,7 +190,7 @@ pub fn firewall_idle_timeout(i: &Ctx<'_>) -> Option<Verdict> {
             v.idle = Some(idle);
             v.evidence
                 .push(ev(send, format!("{}: the {who} sends after {idle} idle", frame(send))));
-            v.evidence.push(ev(r.mark, rst_evidence(t, r, &f)));
+            v.evidence.push(ev(r.mark, rst_evidence(r, &f)));
             idle_advice(&mut v, idle);
             return Some(v);
         }
@@ -305,7 +305,7 @@ pub fn middlebox_reset(i: &Ctx<'_>) -> Option<Verdict> {
             ),
         ));
     }
-    v.evidence.push(ev(r.mark, rst_evidence(t, r, &f)));
+    v.evidence.push(ev(r.mark, rst_evidence(r, &f)));
     v.advice.push(
         "Look for an IPS, firewall or load balancer on the path that resets flows (policy, signatures, connection limits); a capture at the other end shows whether that RST ever left it."
             .to_string(),

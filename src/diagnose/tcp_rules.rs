@@ -42,8 +42,7 @@ pub fn connection_refused(i: &Ctx<'_>) -> Option<Verdict> {
             format!("{}: the client had sent {} SYNs", frame(last), client.syn_count),
         ));
     }
-    v.evidence
-        .push(ev(rst.mark, format!("{}: {}", frame(rst.mark), rst_text(t, rst))));
+    v.evidence.push(rst_ev(rst));
     Some(v)
 }
 
@@ -89,8 +88,7 @@ pub fn syn_timeout(i: &Ctx<'_>) -> Option<Verdict> {
         v.summary = format!("client SYN then its own RST after {after}");
         v.evidence
             .push(ev(syn, format!("{}: client SYN to {}", frame(syn), t.server)));
-        v.evidence
-            .push(ev(r.mark, format!("{}: {}", frame(r.mark), rst_text(t, r))));
+        v.evidence.push(rst_ev(r));
         return Some(v);
     }
     let gave_up = quiet >= last_gap.saturating_mul(2).max(SYN_GIVE_UP_MIN) || client.rst_count > 0;
@@ -230,8 +228,7 @@ pub fn keepalive_timeout(i: &Ctx<'_>) -> Option<Verdict> {
             ));
         }
         if let Some(r) = rst {
-            v.evidence
-                .push(ev(r.mark, format!("{}: {}", frame(r.mark), rst_text(t, r))));
+            v.evidence.push(rst_ev(r));
         }
         v.advice.push(format!(
             "Find out why the {} stopped answering (host down, network path cut, or a middlebox that dropped the idle connection's state).",
@@ -332,7 +329,7 @@ pub fn retransmit_exhaustion(i: &Ctx<'_>) -> Option<Verdict> {
     ));
     if gave_up {
         match sender.rsts.iter().find(|r| r.mark.ts >= last.ts) {
-            Some(r) => v.evidence.push(ev(r.mark, format!("{}: {}", frame(r.mark), rst_text(t, r)))),
+            Some(r) => v.evidence.push(rst_ev(r)),
             None => v.evidence.push(ev(
                 Mark { ts: t.observed_until, at: last.at },
                 format!("nothing more from the {who} in the {quiet} to the end of the capture (the next retransmission was due after {due})"),
@@ -399,8 +396,7 @@ pub fn graceful_close(i: &Ctx<'_>) -> Option<Verdict> {
         v.evidence.push(ev(pf, format!("{}: {other} FIN", frame(pf))));
     }
     if let Some(r) = peer_rst {
-        v.evidence
-            .push(ev(r.mark, format!("{}: {}", frame(r.mark), rst_text(t, r))));
+        v.evidence.push(rst_ev(r));
     }
     Some(v)
 }
@@ -431,7 +427,7 @@ pub fn peer_reset(i: &Ctx<'_>) -> Option<Verdict> {
             format!(
                 "{}: an earlier {} — ignored: the {} carried on after it",
                 frame(x.mark),
-                rst_text(t, x),
+                rst_text(x),
                 x.dir.sender()
             ),
         ));
@@ -447,8 +443,7 @@ pub fn peer_reset(i: &Ctx<'_>) -> Option<Verdict> {
             format!("{}: last packet from the {other} before the RST", frame(prev)),
         ));
     }
-    v.evidence
-        .push(ev(r.mark, format!("{}: {}", frame(r.mark), rst_text(t, r))));
+    v.evidence.push(rst_ev(r));
     Some(v)
 }
 

@@ -36,6 +36,11 @@ pub fn party(d: Dir) -> ClosedBy {
     }
 }
 
+/// A RST as evidence: its frame and what tells a peer's RST from a forged one ([`rst_text`]).
+pub fn rst_ev(r: &RstInfo) -> Evidence {
+    ev(r.mark, format!("{}: {}", frame(r.mark), crate::timeline::rst_text(r)))
+}
+
 /// "frame 12" in the evidence style (1-based, Wireshark's numbering; `file#frame` when several files).
 pub fn frame(m: Mark) -> String {
     if m.at.file == 0 {

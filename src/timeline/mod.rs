@@ -78,7 +78,7 @@ pub struct Timeline {
 
 /// Builds the timeline of one connection.
 pub fn build(tcp: &TcpRecord, h2: Option<&H2Record>) -> Timeline {
-    let mut events: Vec<Event> = tcp.events.iter().map(|e| tcp_event(tcp, e)).collect();
+    let mut events: Vec<Event> = tcp.events.iter().map(tcp_event).collect();
     if let Some(h2) = h2 {
         // "Not HTTP/2" is the normal case for most connections: only HTTP/2 and TLS are worth a line.
         events.extend(
@@ -109,7 +109,7 @@ pub fn build(tcp: &TcpRecord, h2: Option<&H2Record>) -> Timeline {
     }
 }
 
-fn tcp_event(rec: &TcpRecord, e: &TcpEvent) -> Event {
+fn tcp_event(e: &TcpEvent) -> Event {
     let actor = Actor::from_dir(e.dir);
     let who = actor.as_str();
     let mut until = None;
@@ -231,7 +231,7 @@ fn tcp_event(rec: &TcpRecord, e: &TcpEvent) -> Event {
                 )
             }
         }
-        TcpEventKind::Rst(info) => ("rst", rst_text(rec, info).into()),
+        TcpEventKind::Rst(info) => ("rst", rst_text(info).into()),
         TcpEventKind::Icmp { from, text, .. } => {
             return Event {
                 ts: e.mark.ts,
@@ -268,11 +268,10 @@ fn tcp_event(rec: &TcpRecord, e: &TcpEvent) -> Event {
 }
 
 /// A RST described with the details that tell a peer's RST from a forged one.
-pub fn rst_text(rec: &TcpRecord, r: &RstInfo) -> String {
+pub fn rst_text(r: &RstInfo) -> String {
     use std::fmt::Write as _;
     let who = r.dir.sender();
     let flags = if r.with_ack { "RST+ACK" } else { "RST" };
-    let _ = rec;
     // One string written in place (a RST is on most short connections' timelines, and cited by the diagnosis).
     let mut s = String::with_capacity(80);
     let _ = write!(s, "{who} sent {flags} (TTL {}", r.ttl);
